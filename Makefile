@@ -1,0 +1,45 @@
+# nook — rootless containers. `make help` lists the targets.
+GO        ?= go
+BUILDTAGS ?= containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs
+GOFLAGS_BUILD = -trimpath -tags "$(BUILDTAGS)"
+BIN       := bin
+
+.PHONY: all build test test-unit test-e2e fuzz bench demo vet clean help
+
+all: build
+
+help:
+	@echo "build      bin/nook and bin/nook-runtime"
+	@echo "test       unit tests, then the end-to-end suite as an unprivileged user"
+	@echo "test-unit  go test of the pure packages"
+	@echo "test-e2e   the end-to-end suite only (test/run-e2e.sh)"
+	@echo "fuzz       a short fuzzing run of every parser"
+	@echo "bench      start-latency and other benchmarks, as ratios against references"
+	@echo "demo       set up (as root: a demo user) and run a container"
+
+build:
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/nook ./cmd/nook
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook-runtime ./cmd/nook-runtime
+
+vet:
+	$(GO) vet -tags "$(BUILDTAGS)" ./...
+
+test-unit:
+	$(GO) test -tags "$(BUILDTAGS)" -count=1 $$($(GO) list ./... | grep -v /test/)
+
+test-e2e: build
+	bash test/run-e2e.sh
+
+test: test-unit test-e2e
+
+fuzz:
+	bash test/fuzz.sh
+
+bench: build
+	bash bench/run.sh
+
+demo:
+	bash test/demo.sh
+
+clean:
+	rm -rf $(BIN)
