@@ -1,0 +1,37 @@
+// Command nook-runtime is nook's small helper binary. It is kept lean (standard library,
+// x/sys and the OCI spec types only) because it runs on the start path of every container:
+//
+//	nook-runtime shim ARGS...   enter the user namespace made by nook and exec the engine
+//	nook-runtime init CONFIG    become the container: rootfs, security, exec the payload
+//
+// It is not meant to be run by hand.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/nook-containers/nook/userns"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "nook-runtime: this helper is run by nook, not by hand")
+		os.Exit(125)
+	}
+	switch os.Args[1] {
+	case "shim":
+		err := userns.Shim(os.Args[2:])
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(125)
+	case "init":
+		if len(os.Args) != 3 {
+			fmt.Fprintln(os.Stderr, "nook-runtime: usage: nook-runtime init CONFIG")
+			os.Exit(125)
+		}
+		os.Exit(containerInit(os.Args[2]))
+	default:
+		fmt.Fprintf(os.Stderr, "nook-runtime: unknown stage %q\n", os.Args[1])
+		os.Exit(125)
+	}
+}

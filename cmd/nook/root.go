@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nook-containers/nook/engine"
+	"github.com/nook-containers/nook/idmap"
+	"github.com/nook-containers/nook/overlay"
+	"github.com/nook-containers/nook/userns"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	root, runroot, rootfsMode string
+}
+
+var g globals
+
+// needsEngine marks commands that work on the store, inside nook's user namespace.
+const needsEngine = "nook.engine"
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "nook",
+		Short:         "Run Linux containers as an ordinary user: no root, no daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Annotations[needsEngine] == "" || userns.InEngine() {
+				return nil
+			}
+			return enterEngine(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &statusError{125, fmt.Errorf("%v\nSee '%s --help'.", err, c.CommandPath())}
+	})
+	defRoot := os.Getenv("NOOK_ROOTFS_MODE")
+	if defRoot == "" {
+		defRoot = "auto"
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.root, "root", "", "storage root directory (default $XDG_DATA_HOME/nook)")
+	pf.StringVar(&g.runroot, "runroot", "", "runtime state directory (default $XDG_RUNTIME_DIR/nook)")
+	pf.StringVar(&g.rootfsMode, "rootfs-mode", defRoot, "how to assemble root filesystems: auto, overlay, fuse-overlayfs or copy (env NOOK_ROOTFS_MODE)")
+	root.AddCommand(
+		newRunCmd(), newImportCmd(), newImagesCmd(), newImageCmd(), newRmiCmd(),
+		newPsCmd(), newRmCmd(), newContainerCmd(), newInfoCmd(), newVersionCmd(),
+	)
+	return root
+}
+
+// enterEngine re-runs nook inside a new user namespace and ends with the engine's status.
+// Nothing else happens outside: the engine parses the same arguments again.
+func enterEngine(cmd *cobra.Command) error {
+	if _, err := engine.DefaultPaths(g.root, g.runroot); err != nil {
+		return err
+	}
+	if _, err := overlay.ParseMode(g.rootfsMode); err != nil {
+		return err
+	}
+	plan, err := idmap.Resolve()
+	if err != nil {
+		return fmt.Errorf("resolve user namespace mapping: %w", err)
+	}
+	if plan.Warning != "" {
+		fmt.Fprintln(os.Stderr, plan.Warning)
+	}
+	code, err := userns.Enter(plan)
+	if err != nil {
+		return &statusError{code, err}
+	}
+	return &statusError{code: code}
+}
+
+// openEngine opens the store; only commands marked needsEngine call it.
+func openEngine() (*engine.Engine, error) {
+	paths, err := engine.DefaultPaths(g.root, g.runroot)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := overlay.ParseMode(g.rootfsMode)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Open(engine.Options{Paths: paths, RootfsMode: mode})
+}
+
+func engineCmd(c *cobra.Command) *cobra.Command {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[needsEngine] = "yes"
+	c.SilenceUsage = true
+	return c
+}
+
+// exactArgs and friends make argument errors exit 125 like flag errors.
+func minArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < n {
+			return &statusError{125, fmt.Errorf("%q requires at least %d argument(s)\nSee '%s --help'.", c.CommandPath(), n, c.CommandPath())}
+		}
+		return nil
+	}
+}
+
+func rangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return &statusError{125, fmt.Errorf("%q requires %d to %d arguments\nSee '%s --help'.", c.CommandPath(), lo, hi, c.CommandPath())}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,5 @@
+package engine
+
+import goruntime "runtime"
+
+func goarch() string { return goruntime.GOARCH }

@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.podman.io/storage"
+
+	"github.com/nook-containers/nook/overlay"
+	"github.com/nook-containers/nook/userns"
+)
+
+// Options are the global settings of one nook invocation.
+type Options struct {
+	Paths      Paths
+	RootfsMode overlay.Mode
+}
+
+// Engine is an open store plus what nook decided about this host.
+type Engine struct {
+	Paths   Paths
+	Store   storage.Store
+	Rootfs  overlay.Choice
+	Driver  string
+	IDMap   IDMapInfo
+	runtime string // path of nook-runtime
+}
+
+// IDMapInfo is the user namespace mapping the engine runs under, as the CLI resolved it.
+type IDMapInfo struct {
+	Mode, UIDMap, GIDMap, Source, Warning string
+}
+
+// SingleID reports whether only the user's own ID is mapped.
+func (i IDMapInfo) SingleID() bool { return i.Mode == "single-id" }
+
+func idmapFromEnv() IDMapInfo {
+	f := strings.SplitN(os.Getenv(userns.PlanEnv), ";", 5)
+	for len(f) < 5 {
+		f = append(f, "")
+	}
+	return IDMapInfo{Mode: f[0], UIDMap: f[1], GIDMap: f[2], Source: f[3], Warning: f[4]}
+}
+
+// Open opens the store. It must run inside nook's user namespace.
+func Open(o Options) (*Engine, error) {
+	if !userns.InEngine() {
+		return nil, fmt.Errorf("internal error: the store is opened outside nook's user namespace")
+	}
+	e := &Engine{Paths: o.Paths, IDMap: idmapFromEnv()}
+	rt, err := userns.RuntimePath()
+	if err != nil {
+		return nil, err
+	}
+	e.runtime = rt
+	choice, err := overlay.Choose(o.RootfsMode, o.Paths.RunRoot)
+	if err != nil {
+		return nil, err
+	}
+	e.Rootfs = choice
+	driver, dopts, err := overlay.StorageDriver(choice.Mode, e.IDMap.SingleID())
+	if err != nil {
+		return nil, err
+	}
+	e.Driver = driver
+	store, err := storage.GetStore(storage.StoreOptions{
+		RunRoot:            filepath.Join(o.Paths.RunRoot, "storage"),
+		GraphRoot:          o.Paths.GraphRoot,
+		GraphDriverName:    driver,
+		GraphDriverOptions: dopts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open storage in %s (%s): %w", o.Paths.GraphRoot, choice.Mode, err)
+	}
+	e.Store = store
+	return e, nil
+}
+
+// Close releases the store.
+func (e *Engine) Close() {
+	if e.Store != nil {
+		_, _ = e.Store.Shutdown(false)
+	}
+}

@@ -1,0 +1,38 @@
+package userns
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Shim is the child side of the handshake, run by nook-runtime: it waits until the parent has
+// written the maps, then executes the engine (fd exeFd) with the same arguments. It returns
+// only on failure.
+func Shim(args []string) error {
+	sync := os.NewFile(syncFd, "sync")
+	got := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(sync).ReadString('\n')
+		if err == nil && line != msgMapped {
+			err = fmt.Errorf("unexpected message %q", line)
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			return fmt.Errorf("wait for the user namespace maps: %w", err)
+		}
+	case <-time.After(mapTimeout):
+		return fmt.Errorf("wait for the user namespace maps: timed out after %s", mapTimeout)
+	}
+	sync.Close()
+	unix.CloseOnExec(exeFd)
+	argv := append([]string{"nook"}, args...)
+	err := unix.Execveat(exeFd, "", argv, os.Environ(), unix.AT_EMPTY_PATH)
+	return fmt.Errorf("execute the nook engine: %w", err)
+}

@@ -1,0 +1,176 @@
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nook-containers/nook/idmap"
+)
+
+// InEngine reports whether this process is the engine inside nook's user namespace.
+func InEngine() bool { return os.Getenv(StageEnv) == stageEngine }
+
+// RuntimePath finds the nook-runtime helper: $NOOK_RUNTIME, next to this executable, in
+// ../libexec/nook, or in PATH.
+func RuntimePath() (string, error) {
+	if p := os.Getenv("NOOK_RUNTIME"); p != "" {
+		return p, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Dir(exe)
+		for _, p := range []string{filepath.Join(dir, "nook-runtime"), filepath.Join(dir, "..", "libexec", "nook", "nook-runtime")} {
+			if unix.Access(p, unix.X_OK) == nil {
+				return p, nil
+			}
+		}
+	}
+	p, err := exec.LookPath("nook-runtime")
+	if err != nil {
+		return "", errors.New("cannot find nook-runtime: install it next to the nook binary or set NOOK_RUNTIME")
+	}
+	return p, nil
+}
+
+// PlanSummary encodes a plan for PlanEnv.
+func PlanSummary(p *idmap.Plan) string {
+	src := p.UIDSource
+	return strings.Join([]string{p.Mode, idmap.Format(p.UIDMap), idmap.Format(p.GIDMap), src, p.Warning}, ";")
+}
+
+// EngineError is an error of the namespace set-up itself (not of the engine's work).
+type EngineError struct{ Err error }
+
+func (e *EngineError) Error() string { return e.Err.Error() }
+func (e *EngineError) Unwrap() error { return e.Err }
+
+// Enter runs this same program, with the same arguments, as the engine inside a new user and
+// mount namespace mapped by plan, and returns the engine's exit status. Standard streams are
+// shared. Signals sent to this process are forwarded to the engine.
+func Enter(plan *idmap.Plan) (int, error) {
+	shim, err := RuntimePath()
+	if err != nil {
+		return 125, &EngineError{err}
+	}
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return 125, &EngineError{fmt.Errorf("open own executable: %w", err)}
+	}
+	defer exe.Close()
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return 125, &EngineError{err}
+	}
+	defer syncW.Close()
+
+	// A child subreaper: helpers that daemonize inside the namespace (fuse-overlayfs) are
+	// re-parented to us when the engine dies, and are killed with the rest below.
+	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+	cmd := exec.Command(shim, append([]string{"nook-runtime", "shim"}, os.Args[1:]...)...)
+	cmd.Args[0] = "nook-runtime"
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{syncR, exe}
+	cmd.Env = append(os.Environ(),
+		StageEnv+"="+stageEngine,
+		PlanEnv+"="+PlanSummary(plan),
+		fmt.Sprintf("_CONTAINERS_ROOTLESS_UID=%d", os.Getuid()),
+		fmt.Sprintf("_CONTAINERS_ROOTLESS_GID=%d", os.Getgid()),
+		"_CONTAINERS_USERNS_CONFIGURED=done",
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		Setsid:     true,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	// Forward signals from the moment the engine exists; buffered so none is lost.
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
+
+	if err := cmd.Start(); err != nil {
+		syncR.Close()
+		return 125, &EngineError{fmt.Errorf("start %s: %w", shim, err)}
+	}
+	syncR.Close()
+	pid := cmd.Process.Pid
+	if err := plan.Apply(pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 125, &EngineError{fmt.Errorf("map user namespace: %w", err)}
+	}
+	if _, err := syncW.Write([]byte(msgMapped)); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 125, &EngineError{fmt.Errorf("release user namespace: %w", err)}
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			sig, ok := s.(syscall.Signal)
+			if !ok || sig == syscall.SIGCHLD || sig == syscall.SIGURG || sig == syscall.SIGPIPE {
+				continue
+			}
+			_ = syscall.Kill(pid, sig)
+		case err := <-done:
+			killOrphans()
+			return exitStatus(cmd.ProcessState, err)
+		}
+	}
+}
+
+func exitStatus(ps *os.ProcessState, err error) (int, error) {
+	if ps == nil {
+		return 125, &EngineError{err}
+	}
+	ws := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus(), nil
+	case ws.Signaled():
+		return 125, &EngineError{fmt.Errorf("nook engine killed by signal %d (%s)", int(ws.Signal()), ws.Signal())}
+	}
+	return 125, &EngineError{fmt.Errorf("nook engine ended with status %v", ws)}
+}
+
+// killOrphans kills and reaps every remaining child (adopted as subreaper), so that nothing
+// nook started outlives it.
+func killOrphans() {
+	self := os.Getpid()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The ppid is the second field after the ")" that ends the command name.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[1] == fmt.Sprint(self) {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, 0, nil)
+		}
+	}
+}
