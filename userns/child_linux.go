@@ -33,6 +33,8 @@ func Shim(args []string) error {
 	sync.Close()
 	unix.CloseOnExec(exeFd)
 	argv := append([]string{"nook"}, args...)
-	err := unix.Execveat(exeFd, "", argv, os.Environ(), unix.AT_EMPTY_PATH)
+	// Executing the /proc/self/fd link is execveat(fd, "", AT_EMPTY_PATH) without cgo: the
+	// kernel opens the file through the descriptor, whatever now sits at its old path.
+	err := unix.Exec(fmt.Sprintf("/proc/self/fd/%d", exeFd), argv, os.Environ())
 	return fmt.Errorf("execute the nook engine: %w", err)
 }
