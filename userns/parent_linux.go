@@ -74,7 +74,7 @@ func Enter(plan *idmap.Plan) (int, error) {
 	// re-parented to us when the engine dies, and are killed with the rest below.
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
-	cmd := exec.Command(shim, append([]string{"nook-runtime", "shim"}, os.Args[1:]...)...)
+	cmd := exec.Command(shim, append([]string{"shim"}, os.Args[1:]...)...)
 	cmd.Args[0] = "nook-runtime"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{syncR, exe}

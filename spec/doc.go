@@ -1,0 +1,3 @@
+// Package spec builds the OCI runtime spec (config.json) of a rootless
+// container with Docker's defaults.
+package spec

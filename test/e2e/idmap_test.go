@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// assertOneWarning checks stderr is exactly one "nook: warning: " line that
+// mentions each of the words (case-insensitive), and says what to do.
+func assertOneWarning(t *testing.T, r result, words ...string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "nook: warning: ") {
+		t.Errorf("nook %s: want exactly one line \"nook: warning: ...\" on stderr, got:\n%s", strings.Join(r.Args, " "), r.Stderr)
+		return
+	}
+	l := strings.ToLower(lines[0])
+	for _, w := range words {
+		if !strings.Contains(l, strings.ToLower(w)) {
+			t.Errorf("warning %q should mention %q", lines[0], w)
+		}
+	}
+	if !strings.Contains(l, "single") {
+		t.Errorf("warning %q should say that nook runs with a single-ID mapping", lines[0])
+	}
+}
+
+// checkSingleID runs a container in a single-ID store: it works, uid 0 is the
+// user and nothing else is mapped, and each command warns once.
+func checkSingleID(t *testing.T, s *store, words ...string) {
+	t.Helper()
+	r := s.nook(t, "run", "--rm", "demo", "sh", "-c", "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map; echo ---; id -u; echo works")
+	assertExit(t, r, 0)
+	assertOneWarning(t, r, words...)
+	parts := strings.Split(r.Stdout, "---\n")
+	if len(parts) != 3 {
+		t.Fatalf("unexpected output:\n%s", r.Stdout)
+	}
+	assertEqual(t, "uid_map in single-ID mode", strings.Join(normMap(parts[0]), "\n"), fmt.Sprintf("0 %d 1", hostUID))
+	assertEqual(t, "gid_map in single-ID mode", strings.Join(normMap(parts[1]), "\n"), fmt.Sprintf("0 %d 1", hostGID))
+	assertEqual(t, "id -u; echo works", parts[2], "0\nworks\n")
+
+	info := s.nook(t, "info")
+	assertExit(t, info, 0)
+	kv := parseInfo(t, info.Stdout)
+	assertEqual(t, "idmap mode in nook info", kv["idmap.mode"], "single-id")
+	assertEqual(t, "idmap uidmap in nook info", kv["idmap.uidmap"], fmt.Sprintf("0:%d:1", hostUID))
+	assertEqual(t, "idmap gidmap in nook info", kv["idmap.gidmap"], fmt.Sprintf("0:%d:1", hostGID))
+}
+
+func TestSingleIDWithoutSubordinateRange(t *testing.T) {
+	empty := filepath.Join(baseDir, "empty-subid")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, "nosubid", storeOptions{env: []string{"NOOK_SUBUID_FILE=" + empty, "NOOK_SUBGID_FILE=" + empty}}, true)
+	r := s.nook(t, "import", busyboxTar, "demo")
+	assertExit(t, r, 0)
+	assertOneWarning(t, r, userName)
+	checkSingleID(t, s, userName)
+	assertEqual(t, "idmap source in nook info", parseInfo(t, s.nook(t, "info").Stdout)["idmap.source"], empty)
+}
+
+func TestSingleIDWithoutNewuidmap(t *testing.T) {
+	requireSubIDs(t)
+	s := newStore(t, "nohelper", storeOptions{env: []string{"NOOK_NEWUIDMAP=/nonexistent/newuidmap", "NOOK_NEWGIDMAP=/nonexistent/newgidmap"}}, true)
+	r := s.nook(t, "import", busyboxTar, "demo")
+	assertExit(t, r, 0)
+	assertOneWarning(t, r, "newuidmap")
+	checkSingleID(t, s, "newuidmap")
+}
+
+func TestSingleIDNewuidmapNotSetuid(t *testing.T) {
+	requireSubIDs(t)
+	dir := t.TempDir()
+	var env []string
+	for _, h := range []string{"newuidmap", "newgidmap"} {
+		src, err := exec.LookPath(h)
+		if err != nil {
+			t.Fatalf("%s is not installed (apt-get install uidmap): %v", h, err)
+		}
+		dst := filepath.Join(dir, h)
+		if err := copyFile(src, dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "NOOK_"+strings.ToUpper(h)+"="+dst)
+	}
+	s := newStore(t, "nosetuid", storeOptions{env: env}, true)
+	r := s.nook(t, "import", busyboxTar, "demo")
+	assertExit(t, r, 0)
+	assertOneWarning(t, r, "newuidmap")
+	checkSingleID(t, s, "newuidmap")
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPty opens a pseudo-terminal pair: the master for the test, the slave for nook.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetUint32(mfd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("TIOCGPTN: %v", err)
+	}
+	name := fmt.Sprintf("/dev/pts/%d", n)
+	sfd, err := unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", name, err)
+	}
+	return os.NewFile(uintptr(mfd), "/dev/ptmx"), os.NewFile(uintptr(sfd), name)
+}
+
+func setWinsize(t *testing.T, f *os.File, rows, cols uint16) {
+	t.Helper()
+	if err := unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		t.Fatalf("TIOCSWINSZ: %v", err)
+	}
+}
+
+// ptyOutput collects what the master reads.
+type ptyOutput struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (p *ptyOutput) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.String()
+}
+
+// waitFor polls until the output contains s.
+func (p *ptyOutput) waitFor(s string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(p.String(), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// `nook run --rm -it demo sh` driven through a pty: a real terminal whose size
+// follows the outer terminal's.
+func TestTerminal(t *testing.T) {
+	s := useMain(t)
+	master, slave := openPty(t)
+	defer master.Close()
+	setWinsize(t, master, 24, 80)
+
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := exec_(ctx, s, "run", "--rm", "-it", "demo", "sh")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	// nook's own controlling terminal is the pty, as in an interactive shell.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+
+	var out ptyOutput
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			if n > 0 {
+				out.mu.Lock()
+				out.buf.Write(b[:n])
+				out.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		_ = cmd.Process.Kill()
+		t.Fatalf(format+"\n--- terminal output ---\n%s", append(args, out.String())...)
+	}
+	typ := func(line string) {
+		t.Helper()
+		if _, err := master.Write([]byte(line + "\r")); err != nil {
+			fail("write to the terminal: %v", err)
+		}
+	}
+
+	// The typed text is echoed back by the terminal; the markers are built by
+	// the shell ("A""1" -> A1) so that only the command's output matches.
+	typ(`echo "T""1:$(tty)"; echo "S""1:$(stty size)"; test -c /dev/console && echo "C""1:ok"`)
+	if !out.waitFor("S1:", 30*time.Second) {
+		fail("no answer from the shell in the container")
+	}
+	if !out.waitFor("C1:ok", 2*time.Second) {
+		t.Errorf("/dev/console is not a character device in a -t container")
+	}
+	o := out.String()
+	if !strings.Contains(o, "T1:/dev/pts/") && !strings.Contains(o, "T1:/dev/console") {
+		t.Errorf("tty in the container does not name a terminal")
+	}
+	if strings.Contains(o, "not a tty") {
+		t.Errorf("the container's stdin is not a terminal")
+	}
+	if !strings.Contains(o, "S1:24 80") {
+		t.Errorf("stty size in the container is not the outer 24 80")
+	}
+
+	// Resize the outer terminal: nook gets SIGWINCH and passes the size on.
+	setWinsize(t, master, 40, 132)
+	ok := false
+	for i := 0; i < 50 && !ok; i++ {
+		typ(`echo "S""2:$(stty size)"`)
+		ok = out.waitFor("S2:40 132", 200*time.Millisecond)
+	}
+	if !ok {
+		t.Errorf("stty size did not follow the window size change to 40 132")
+	}
+
+	typ("exit 7")
+	select {
+	case <-waitErr:
+	case <-time.After(30 * time.Second):
+		fail("nook did not exit after `exit 7`")
+	}
+	<-readDone
+	t.Logf("terminal output:\n%s", out.String())
+	assertEqual(t, "exit code of nook run -it after exit 7", cmd.ProcessState.ExitCode(), 7)
+}
+
+// -t without -i: the process has a terminal, and nook still exits with its status.
+func TestTerminalWithoutStdin(t *testing.T) {
+	s := useMain(t)
+	master, slave := openPty(t)
+	defer master.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := exec_(ctx, s, "run", "--rm", "-t", "demo", "sh", "-c", `test -t 0 && test -t 1 && echo "IS""TTY"; exit 5`)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := master.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	_ = cmd.Wait()
+	t.Logf("terminal output: %q", b.String())
+	assertContains(t, "output of -t", b.String(), "ISTTY")
+	assertEqual(t, "exit code", cmd.ProcessState.ExitCode(), 5)
+}
+
+// exec_ is store.command without the process group (the pty tests make nook a
+// session leader instead).
+func exec_(ctx context.Context, s *store, args ...string) *exec.Cmd {
+	cmd := s.command(ctx, nil, args...)
+	cmd.SysProcAttr = nil
+	return cmd
+}
