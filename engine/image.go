@@ -193,6 +193,9 @@ func checkTarball(path string) error {
 		if err == io.EOF {
 			break
 		}
+		if err != nil && n == 0 {
+			return fmt.Errorf("%s is not a tar archive (%v): check the file", path, err)
+		}
 		if err != nil {
 			return fmt.Errorf("%s is not a complete tar archive (%v): check the file", path, err)
 		}
