@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
+
+	"github.com/nook-containers/nook/userns"
 )
 
 // Paths are where nook keeps its data.
@@ -37,7 +40,7 @@ func DefaultPaths(graphRoot, runRoot string) (Paths, error) {
 			p.RunRoot = filepath.Join(rt, "nook")
 		} else {
 			// No runtime directory (as after `su`): a private one in /tmp, as Podman does.
-			p.RunRoot = fmt.Sprintf("/tmp/nook-%d", os.Getuid())
+			p.RunRoot = fmt.Sprintf("/tmp/nook-%d", hostUID())
 			if err := os.Mkdir(p.RunRoot, 0o700); err != nil && !os.IsExist(err) {
 				return p, fmt.Errorf("create runtime directory: %w", err)
 			}
@@ -64,7 +67,17 @@ func checkOwnDir(dir string) error {
 		return fmt.Errorf("is not a directory")
 	}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
-		return fmt.Errorf("is owned by uid %d, not by you (uid %d)", sys.Uid, os.Getuid())
+		return fmt.Errorf("is owned by uid %d, not by you (uid %d)", sys.Uid, hostUID())
 	}
 	return nil
+}
+
+// hostUID is the user's uid on the host, also inside nook's user namespace (where it is 0).
+func hostUID() int {
+	if s := os.Getenv("_CONTAINERS_ROOTLESS_UID"); s != "" && userns.InEngine() {
+		if uid, err := strconv.Atoi(s); err == nil {
+			return uid
+		}
+	}
+	return os.Getuid()
 }

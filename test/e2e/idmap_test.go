@@ -63,7 +63,36 @@ func TestSingleIDWithoutSubordinateRange(t *testing.T) {
 	assertExit(t, r, 0)
 	assertOneWarning(t, r, userName)
 	checkSingleID(t, s, userName)
-	assertEqual(t, "idmap source in nook info", parseInfo(t, s.nook(t, "info").Stdout)["idmap.source"], empty)
+}
+
+// NOOK_SUBUID_FILE and NOOK_SUBGID_FILE replace /etc/subuid and /etc/subgid:
+// a file granting half of the user's range gives a mapping of that half.
+func TestSubIDFileOverride(t *testing.T) {
+	requireSubIDs(t)
+	half := func(rs []idRange) idRange { return idRange{rs[0].start, rs[0].count / 2} }
+	u, g := half(subUIDs), half(subGIDs)
+	dir := t.TempDir()
+	uf, gf := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
+	// By name in one file, by numeric ID in the other, with a comment and another user.
+	if err := os.WriteFile(uf, []byte(fmt.Sprintf("# test ranges\nsomeoneelse:300000:65536\n%s:%d:%d\n", userName, u.start, u.count)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gf, []byte(fmt.Sprintf("%d:%d:%d\n", hostUID, g.start, g.count)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, "subidfile", storeOptions{env: []string{"NOOK_SUBUID_FILE=" + uf, "NOOK_SUBGID_FILE=" + gf}}, false)
+	kv := parseInfo(t, s.mustNook(t, "info").Stdout)
+	assertEqual(t, "idmap mode", kv["idmap.mode"], "subordinate")
+	assertEqual(t, "idmap source", kv["idmap.source"], uf)
+	assertEqual(t, "idmap uidmap", kv["idmap.uidmap"], rangesString(hostUID, []idRange{u}))
+	assertEqual(t, "idmap gidmap", kv["idmap.gidmap"], rangesString(hostGID, []idRange{g}))
+	out := s.sh(t, "cat /proc/self/uid_map; echo ---; cat /proc/self/gid_map")
+	parts := strings.Split(out, "---\n")
+	if len(parts) != 2 {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+	assertEqual(t, "uid_map", strings.Join(normMap(parts[0]), "\n"), strings.Join(wantMap(t, hostUID, []idRange{u}), "\n"))
+	assertEqual(t, "gid_map", strings.Join(normMap(parts[1]), "\n"), strings.Join(wantMap(t, hostGID, []idRange{g}), "\n"))
 }
 
 func TestSingleIDWithoutNewuidmap(t *testing.T) {

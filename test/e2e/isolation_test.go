@@ -294,7 +294,7 @@ for d in pts shm; do test -d /dev/$d && echo "$d d"; done
 echo x > /dev/null && echo null-write ok
 head -c 16 /dev/urandom | wc -c
 head -c 8 /dev/zero | od -An -tx1 | tr -d ' \n'; echo
-if echo x > /dev/full 2>/dev/null; then echo full-write ok; else echo full-write fails; fi
+if { echo x > /dev/full; } 2>/dev/null; then echo full-write ok; else echo full-write fails; fi
 touch /dev/shm/x && echo shm ok`)
 	want := "null c\nzero c\nfull c\nrandom c\nurandom c\ntty c\nptmx c\npts d\nshm d\nnull-write ok\n16\n0000000000000000\nfull-write fails\nshm ok\n"
 	assertEqual(t, "/dev", out, want)
@@ -312,7 +312,7 @@ touch /dev/shm/x && echo shm ok`)
 func TestSysReadOnly(t *testing.T) {
 	s := useMain(t)
 	out := s.sh(t, `if touch /sys/nook-probe 2>/dev/null; then echo writable; else echo ro; fi
-if echo 1 > /sys/kernel/mm/ksm/run 2>/dev/null; then echo writable; else echo ro; fi
+if { echo 1 > /sys/kernel/mm/ksm/run; } 2>/dev/null; then echo writable; else echo ro; fi
 grep " /sys " /proc/mounts`)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) < 3 {

@@ -597,11 +597,13 @@ func assertMatch(t *testing.T, what, s, re string) {
 //   - temporary files: no new /tmp/nook-* entry except /tmp/nook-UID, the
 //     documented run-root fallback;
 //   - run roots: what nook may leave in a run root is bookkeeping, nothing
-//     else. A new entry is allowed when it is a directory, or a regular file named
-//     *.lock, lock or *.json (storage's lock and state files), and no component
-//     of its path is a 12-64 hex ID that is not the ID of a container or image
-//     that still exists. So state of a removed container, sockets, FIFOs, pid
-//     files or any other file left behind is a leak.
+//     else. A new entry is allowed when it is a directory, or a regular file that
+//     is one of: a lock (*.lock, lock), state (*.json), a cached probe result
+//     (storage's feature checks such as storage/overlay/metacopy()-false, named
+//     *-true or *-false, and nook's rootfs-mode probe, *-probe); and no
+//     component of its path is a 12-64 hex ID that is not the ID of a container
+//     or image that still exists. So state of a removed container, sockets,
+//     FIFOs, pid files or any other file left behind is a leak.
 
 type snapshot struct {
 	procs map[int]string
@@ -776,8 +778,7 @@ func leakCheck(t *testing.T, before snapshot) {
 				if _, ok := old[rel]; ok {
 					continue
 				}
-				base := filepath.Base(rel)
-				if !typ.IsDir() && !(typ.IsRegular() && (base == "lock" || strings.HasSuffix(base, ".lock") || strings.HasSuffix(base, ".json"))) {
+				if !typ.IsDir() && !(typ.IsRegular() && allowedRunRootFile(filepath.Base(rel))) {
 					t.Errorf("leak: %s left in the run root %s (type %v)", rel, d, typ)
 					continue
 				}
@@ -796,6 +797,17 @@ func leakCheck(t *testing.T, before snapshot) {
 			}
 		}
 	}
+}
+
+// allowedRunRootFile says whether a new regular file of this name in a run
+// root is bookkeeping (see the leak check's rules above).
+func allowedRunRootFile(base string) bool {
+	for _, suffix := range []string{".lock", ".json", "-true", "-false", "-probe"} {
+		if strings.HasSuffix(base, suffix) {
+			return true
+		}
+	}
+	return base == "lock"
 }
 
 // graphEntries lists the graph root's files, except lock files, for "nothing
