@@ -10,4 +10,5 @@ fi
 nook_require_go
 make build
 make test-unit
+NOOK_FUZZTIME=${NOOK_FUZZTIME:-10s} bash test/fuzz.sh
 make test-e2e
