@@ -263,11 +263,40 @@ func calls(t *testing.T, log string) []string {
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
+func TestResolveSkipsGetsubidsWithoutNSS(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no /bin/sh to run a fake getsubids")
+	}
+	nss := filepath.Join(t.TempDir(), "nsswitch.conf")
+	if err := os.WriteFile(nss, []byte("passwd: files\n# subid: sss\nsubid: files\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := nsswitchConf
+	nsswitchConf = nss
+	t.Cleanup(func() { nsswitchConf = old })
+	bin := isolate(t)
+	log := fakeGetsubids(t, bin, `echo "0: $1 100000 65536"`)
+	if _, err := Resolve(); err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	if got := calls(t, log); len(got) != 0 {
+		t.Fatalf("getsubids ran %q although nsswitch.conf routes subid to files only", got)
+	}
+}
+
 func TestResolveGetsubids(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no /bin/sh to run a fake getsubids")
 	}
 	name, uid, gid := testUser()
+	// getsubids is consulted only where NSS serves subordinate IDs.
+	nss := filepath.Join(t.TempDir(), "nsswitch.conf")
+	if err := os.WriteFile(nss, []byte("passwd: files\nsubid: sss\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := nsswitchConf
+	nsswitchConf = nss
+	t.Cleanup(func() { nsswitchConf = old })
 	t.Run("used once per kind", func(t *testing.T) {
 		bin := isolate(t)
 		log := fakeGetsubids(t, bin, `if [ "$1" = -g ]; then echo "0: $2 200000 1000"; else printf '0: %s 100000 65536\n1: %s 300000 5\n' "$1" "$1"; fi`)
