@@ -326,3 +326,19 @@ func TestConcurrentRuns(t *testing.T) {
 		t.Errorf("the image imported concurrently is not listed")
 	}
 }
+
+// The payload starts with standard streams only: the engine's control socket and the fd of
+// nook's own executable are closed before it runs (runc's CVE-2024-21626 was a leaked fd).
+func TestNoControlFdsReachPayload(t *testing.T) {
+	s := useMain(t)
+	// PID 1 is the payload shell; `ls` is its child, so its own directory fd is not counted.
+	out := s.sh(t, `ls /proc/1/fd | tr '\n' ' '`)
+	assertEqual(t, "open fds of the payload", strings.TrimSpace(out), "0 1 2")
+	// The working directory is inside the container, never a host path.
+	out = s.sh(t, `readlink /proc/self/cwd; readlink /proc/1/cwd`)
+	for _, l := range strings.Fields(out) {
+		if l != "/" {
+			t.Errorf("a working directory outside the container's root leaked in: %q", l)
+		}
+	}
+}
