@@ -10,7 +10,7 @@
 # Knobs (environment):
 #   BENCH_ONLY=LIST    comma-separated rows to measure, or a group: refs (bwrap,unshare),
 #                      nook (every nook row). Rows: nook nook-fuse-overlayfs nook-copy
-#                      nook-help bwrap unshare podman. Default: all except podman unless enabled.
+#                      nook-help nook-images bwrap unshare podman. Default: all except podman unless enabled.
 #   BENCH_RUNS=N       timed runs per row (default 40, at least 30)
 #   BENCH_WARMUP=N     untimed warm-up runs per row (default 5)
 #   BENCH_PODMAN=1     install podman (and runc) and add a rootless Podman row; =0 never add it;
@@ -44,10 +44,10 @@ case $podman in
 esac
 
 # Expand BENCH_ONLY into the list of rows; podman joins by default only when installed.
-all_rows="nook nook-fuse-overlayfs nook-copy nook-help bwrap unshare podman"
+all_rows="nook nook-fuse-overlayfs nook-copy nook-help nook-images bwrap unshare podman"
 rows=""
 if [[ -z $only ]]; then
-	rows="nook nook-fuse-overlayfs nook-copy nook-help bwrap unshare"
+	rows="nook nook-fuse-overlayfs nook-copy nook-help nook-images bwrap unshare"
 	if [[ $podman == 1 ]] || { [[ -z $podman ]] && command -v podman >/dev/null; }; then
 		rows="$rows podman"
 	fi
@@ -55,7 +55,7 @@ else
 	for r in ${only//,/ }; do
 		case $r in
 		refs) rows="$rows bwrap unshare" ;;
-		nook) rows="$rows nook nook-fuse-overlayfs nook-copy nook-help" ;;
+		nook) rows="$rows nook nook-fuse-overlayfs nook-copy nook-help nook-images" ;;
 		*)
 			if [[ " $all_rows " != *" $r "* ]]; then
 				echo "bench: unknown row '$r' in BENCH_ONLY (rows: $all_rows; groups: refs nook)" >&2

@@ -42,9 +42,11 @@ cmd[unshare]="unshare -Urmpf --mount-proc=$rootfs/proc $chroot $rootfs /bin/true
 # fresh /proc, minimal /dev, /sys read-only, killed with its parent.
 cmd[bwrap]="bwrap --unshare-all --die-with-parent --uid 0 --gid 0 --hostname bench --bind $rootfs / --proc /proc --dev /dev --ro-bind /sys /sys /bin/true"
 cmd[nook]="$nook run --rm --network none demo /bin/true"
-cmd[nook-fuse-overlayfs]="$nook --root $work/store-fuse --rootfs-mode fuse-overlayfs run --rm --network none demo /bin/true"
-cmd[nook-copy]="$nook --root $work/store-copy --rootfs-mode copy run --rm --network none demo /bin/true"
+cmd[nook-fuse-overlayfs]="$nook --root $work/store-fuse --runroot $work/run-fuse --rootfs-mode fuse-overlayfs run --rm --network none demo /bin/true"
+cmd[nook-copy]="$nook --root $work/store-copy --runroot $work/run-copy --rootfs-mode copy run --rm --network none demo /bin/true"
 cmd[nook-help]="$nook --help"
+# Entering the user namespace and opening the store, without a container.
+cmd[nook-images]="$nook --root $work/store-images --runroot $work/run-images images"
 # Podman keeps everything, its pause process's pid file included, under the work directory.
 podman_xdg=$work/podman/xdg
 podman_args="--root $work/podman/root --runroot $work/podman/run --cgroup-manager cgroupfs --events-backend file"
@@ -66,11 +68,13 @@ if has_row podman; then
 fi
 cmd[podman]="$podman_cmd run --rm --network none localhost/demo /bin/true"
 
-# Each nook mode gets its own store, so no mode reuses another's layers or mounts.
+# Each extra nook row gets its own store and run root, so none reuses another's layers,
+# mounts or probe results; the headline row runs as a user would, with the default run root.
 declare -A import
+import[nook-images]="$nook --root $work/store-images --runroot $work/run-images import busybox.tar demo"
 import[nook]="$nook import busybox.tar demo"
-import[nook-fuse-overlayfs]="$nook --root $work/store-fuse --rootfs-mode fuse-overlayfs import busybox.tar demo"
-import[nook-copy]="$nook --root $work/store-copy --rootfs-mode copy import busybox.tar demo"
+import[nook-fuse-overlayfs]="$nook --root $work/store-fuse --runroot $work/run-fuse --rootfs-mode fuse-overlayfs import busybox.tar demo"
+import[nook-copy]="$nook --root $work/store-copy --runroot $work/run-copy --rootfs-mode copy import busybox.tar demo"
 import[podman]="$podman_cmd import busybox.tar demo"
 
 auto_mode=""

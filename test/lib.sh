@@ -149,6 +149,11 @@ nook_setup_user() {
 	nook_add_subids "$user" "$uid" /etc/subgid || return 1
 	install -d -m 0700 -o "$uid" -g "$(id -g "$user")" "/run/user/$uid" || return 1
 	chown "$uid:$(id -g "$user")" "/run/user/$uid" && chmod 0700 "/run/user/$uid" || return 1
+	# A login session gets its runtime directory as a tmpfs (pam_systemd/logind does it); do
+	# the same where no systemd runs, so the run root behaves as on a user's machine.
+	if ! mountpoint -q "/run/user/$uid"; then
+		mount -t tmpfs -o "mode=0700,uid=$uid,gid=$(id -g "$user"),size=10%,nosuid,nodev" tmpfs "/run/user/$uid" || return 1
+	fi
 	# Desktop distributions ship /dev/fuse and /dev/net/tun world-usable (0666),
 	# which rootless fuse-overlayfs and slirp4netns rely on; some servers and
 	# VMs leave them 0600. Set them the way a distribution does.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -144,30 +145,20 @@ func exitStatus(ps *os.ProcessState, err error) (int, error) {
 }
 
 // killOrphans kills and reaps every remaining child (adopted as subreaper), so that nothing
-// nook started outlives it.
+// nook started outlives it. The kernel lists each thread's children in
+// /proc/self/task/TID/children (CONFIG_PROC_CHILDREN), which is cheaper than scanning /proc.
 func killOrphans() {
-	self := os.Getpid()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
 		if err != nil {
 			continue
 		}
-		// The ppid is the second field after the ")" that ends the command name.
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 2 && f[1] == fmt.Sprint(self) {
-			var pid int
-			fmt.Sscan(e.Name(), &pid)
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			var ws syscall.WaitStatus
 			_, _ = syscall.Wait4(pid, &ws, 0, nil)
