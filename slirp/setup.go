@@ -1,0 +1,105 @@
+package slirp
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nook-containers/nook/portfwd"
+)
+
+// Backends of Config.
+const (
+	BackendSlirp4netns = "slirp4netns"
+	BackendPasta       = "pasta"
+)
+
+// Port handlers of Config: who forwards published ports with slirp4netns.
+const (
+	// PortHandlerBuiltin listens on the host and splices each connection to a socket made in
+	// the container's network namespace (package portfwd, rootlesskit's builtin driver's way).
+	// The container sees connections come from 127.0.0.1.
+	PortHandlerBuiltin = "builtin"
+	// PortHandlerSlirp4netns is slirp4netns' own forwarder (add_hostfwd): slower, a copy
+	// through slirp's TCP stack, but the container sees the gateway, 10.0.2.2.
+	PortHandlerSlirp4netns = "slirp4netns"
+)
+
+// Port is one published port.
+type Port = portfwd.Port
+
+// Config is a container's user-mode network: written by the engine, read by whoever starts the
+// container (the engine in the foreground, the monitor for a detached container).
+type Config struct {
+	Backend           string `json:"backend,omitempty"` // "" is slirp4netns
+	AllowHostLoopback bool   `json:"allowHostLoopback,omitempty"`
+	PortHandler       string `json:"portHandler,omitempty"` // "" is builtin
+	Ports             []Port `json:"ports,omitempty"`
+}
+
+// Network is a container's running network: its helper process and its port forwarder. It
+// lives as long as the container: Close ends it, and so does the death of the process (the
+// thread, in fact) that set it up.
+type Network struct {
+	slirp *Slirp4netns
+	pasta *Pasta
+	fwd   *portfwd.Forwarder
+}
+
+// Setup gives the network namespace of pid (a container's init, not yet running its payload)
+// the network c describes. dir is the container's run directory, for slirp4netns' API socket.
+// The host ports are bound first, so that a taken port fails before anything starts.
+func Setup(ctx context.Context, c Config, pid int, dir string) (*Network, error) {
+	n := &Network{}
+	fail := func(err error) (*Network, error) {
+		n.Close()
+		return nil, fmt.Errorf("set up the container's network: %w", err)
+	}
+	if c.Backend == BackendPasta {
+		p, err := StartPasta(ctx, pid, c.Ports, c.AllowHostLoopback, 0)
+		if err != nil {
+			return fail(err)
+		}
+		n.pasta = p
+		return n, nil
+	}
+	builtin := c.PortHandler != PortHandlerSlirp4netns
+	if builtin && len(c.Ports) > 0 {
+		f, err := portfwd.Listen(c.Ports)
+		if err != nil {
+			return fail(err)
+		}
+		n.fwd = f
+	}
+	s, err := StartSlirp4netns(ctx, Options{PID: pid, Dir: dir, AllowHostLoopback: c.AllowHostLoopback})
+	if err != nil {
+		return fail(err)
+	}
+	n.slirp = s
+	if n.fwd != nil {
+		if err := n.fwd.Serve(pid); err != nil {
+			return fail(err)
+		}
+		return n, nil
+	}
+	for _, p := range c.Ports {
+		if err := s.AddPort(p.Proto, p.HostIP, p.HostPort, p.ContainerPort); err != nil {
+			return fail(err)
+		}
+	}
+	return n, nil
+}
+
+// Close ends the network: the forwarder first (its host ports are free when Close returns),
+// then the helper.
+func (n *Network) Close() error {
+	if n.fwd != nil {
+		n.fwd.Close()
+	}
+	if n.slirp != nil {
+		n.slirp.Close()
+	}
+	if n.pasta != nil {
+		n.pasta.Close()
+	}
+	return nil
+}
