@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nook-containers/nook/monitor"
+)
+
+// TopProcess is one line of `nook top`.
+type TopProcess struct {
+	UID, PID, PPID, Cmd string
+}
+
+// Top lists the processes of a running container: its init and every descendant, with host
+// PIDs as Docker shows them.
+func (e *Engine) Top(ref string) ([]TopProcess, error) {
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != StateRunning || c.InitPid <= 0 {
+		return nil, fmt.Errorf("container %s is not running", ref)
+	}
+	type proc struct {
+		ppid int
+		uid  string
+	}
+	procs := map[int]proc{}
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + ent.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		var p proc
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "PPid:" {
+				p.ppid, _ = strconv.Atoi(f[1])
+			}
+			if len(f) >= 2 && f[0] == "Uid:" {
+				p.uid = f[1]
+			}
+		}
+		procs[pid] = p
+	}
+	in := map[int]bool{c.InitPid: true}
+	for changed := true; changed; {
+		changed = false
+		for pid, p := range procs {
+			if !in[pid] && in[p.ppid] {
+				in[pid], changed = true, true
+			}
+		}
+	}
+	var pids []int
+	for pid := range in {
+		if _, ok := procs[pid]; ok {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Ints(pids)
+	var out []TopProcess
+	for _, pid := range pids {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		line := strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
+		out = append(out, TopProcess{UID: procs[pid].uid, PID: strconv.Itoa(pid), PPID: strconv.Itoa(procs[pid].ppid), Cmd: line})
+	}
+	return out, nil
+}
+
+// Ports returns a container's published ports.
+func (e *Engine) Ports(ref string) ([]PortMapping, error) {
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.Net == nil {
+		return nil, nil
+	}
+	return c.Net.Ports, nil
+}
+
+// ContainerInspect is `nook inspect`'s document of a container, in Docker's field names.
+type ContainerInspect struct {
+	ID              string                 `json:"Id"`
+	Created         time.Time              `json:"Created"`
+	Path            string                 `json:"Path"`
+	Args            []string               `json:"Args"`
+	State           ContainerInspectState  `json:"State"`
+	Image           string                 `json:"Image"`
+	ImageName       string                 `json:"ImageName"`
+	Name            string                 `json:"Name"`
+	RestartCount    int                    `json:"RestartCount"`
+	LogPath         string                 `json:"LogPath"`
+	Config          ContainerInspectConfig `json:"Config"`
+	HostConfig      ContainerHostConfig    `json:"HostConfig"`
+	NetworkSettings ContainerNetSettings   `json:"NetworkSettings"`
+}
+
+// ContainerInspectState is the State of ContainerInspect.
+type ContainerInspectState struct {
+	Status     string    `json:"Status"`
+	Running    bool      `json:"Running"`
+	Pid        int       `json:"Pid"`
+	ExitCode   int       `json:"ExitCode"`
+	StartedAt  time.Time `json:"StartedAt"`
+	FinishedAt time.Time `json:"FinishedAt"`
+}
+
+// ContainerInspectConfig is the Config of ContainerInspect.
+type ContainerInspectConfig struct {
+	Hostname    string   `json:"Hostname"`
+	User        string   `json:"User"`
+	Env         []string `json:"Env"`
+	Cmd         []string `json:"Cmd"`
+	Image       string   `json:"Image"`
+	WorkingDir  string   `json:"WorkingDir"`
+	Tty         bool     `json:"Tty"`
+	OpenStdin   bool     `json:"OpenStdin"`
+	StopSignal  string   `json:"StopSignal,omitempty"`
+	Entrypoint  []string `json:"Entrypoint"`
+	AttachStdin bool     `json:"AttachStdin"`
+}
+
+// ContainerHostConfig is the HostConfig of ContainerInspect.
+type ContainerHostConfig struct {
+	NetworkMode   string                   `json:"NetworkMode"`
+	AutoRemove    bool                     `json:"AutoRemove"`
+	RestartPolicy map[string]any           `json:"RestartPolicy"`
+	PortBindings  map[string][]PortBinding `json:"PortBindings"`
+}
+
+// ContainerNetSettings is the NetworkSettings of ContainerInspect.
+type ContainerNetSettings struct {
+	Ports map[string][]PortBinding `json:"Ports"`
+}
+
+// PortBinding is Docker's host side of a published port.
+type PortBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
+}
+
+// InspectContainer describes a container.
+func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return nil, err
+	}
+	d := &ContainerInspect{
+		ID: c.ID, Created: c.Created, Args: []string{}, Image: "sha256:" + c.ImageID, ImageName: c.Image,
+		Name: c.Name, RestartCount: c.Restarts,
+		State: ContainerInspectState{Status: c.State, Running: c.State == StateRunning, Pid: c.InitPid, ExitCode: c.ExitCode,
+			StartedAt: c.Started, FinishedAt: c.Finished},
+		Config: ContainerInspectConfig{Env: c.Env, Cmd: c.Command, Image: c.Image, StopSignal: c.StopSignal},
+	}
+	if len(c.Command) > 0 {
+		d.Path, d.Args = c.Command[0], c.Command[1:]
+	}
+	if dir, err := e.Store.ContainerDirectory(c.ID); err == nil {
+		d.LogPath = filepath.Join(dir, monitor.LogFile)
+	}
+	restart := "no"
+	ports := map[string][]PortBinding{}
+	if o := c.Options; o != nil {
+		d.Config.Hostname, d.Config.User, d.Config.WorkingDir = o.Hostname, o.User, o.Workdir
+		d.Config.Tty, d.Config.OpenStdin, d.Config.AttachStdin = o.TTY, o.Interactive, o.Interactive && !o.Detach
+		if d.Config.Hostname == "" {
+			d.Config.Hostname = c.ID[:12]
+		}
+		if o.Restart != "" {
+			restart = o.Restart
+		}
+		d.HostConfig.AutoRemove = o.Remove
+	}
+	name, max, _ := ParseRestart(restart)
+	d.HostConfig.RestartPolicy = map[string]any{"Name": name, "MaximumRetryCount": max}
+	if c.Net != nil {
+		d.HostConfig.NetworkMode = c.Net.Mode
+		for _, p := range c.Net.Ports {
+			k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
+			ports[k] = append(ports[k], PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
+		}
+	}
+	d.HostConfig.PortBindings = ports
+	d.NetworkSettings.Ports = ports
+	return d, nil
+}

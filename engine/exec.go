@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nook-containers/nook/cgroups"
+	"github.com/nook-containers/nook/cptar"
+	"github.com/nook-containers/nook/userns"
+)
+
+// ExecOptions are `nook exec`'s flags.
+type ExecOptions struct {
+	Args        []string
+	Env         []string
+	User        string
+	Workdir     string
+	Interactive bool
+	TTY         bool
+	Detach      bool
+}
+
+// Exec is `nook exec`. The engine, in a user namespace of its own, cannot join the container's
+// (a sibling's); it checks the container and builds the process — the container's own
+// security settings, with exec's changes — and hands it to the CLI on the host, which runs it
+// in every namespace of the container with nsenter (see nsexec).
+func (e *Engine) Exec(ref string, o ExecOptions) error {
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return err
+	}
+	if c.State != StateRunning || c.InitPid <= 0 {
+		return fmt.Errorf("container %s is not running: start it first (nook start %s)", ref, ref)
+	}
+	dir, err := e.Store.ContainerRunDirectory(c.ID)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return fmt.Errorf("read the container's config: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil || s.Process == nil {
+		return fmt.Errorf("parse the container's config: %v", err)
+	}
+	p := *s.Process
+	p.Args = o.Args
+	p.Terminal = o.TTY
+	p.ConsoleSize = nil
+	p.Env = append([]string{}, p.Env...)
+	for _, kv := range o.Env {
+		p.Env = setEnvFromUser(p.Env, kv)
+	}
+	if o.TTY {
+		p.Env = setEnv(p.Env, "TERM=xterm")
+	}
+	if o.Workdir != "" {
+		if !path.IsAbs(o.Workdir) {
+			return fmt.Errorf("the working directory %q is invalid, it needs to be an absolute path", o.Workdir)
+		}
+		p.Cwd = o.Workdir
+	}
+	x := specs.Spec{Version: s.Version, Process: &p}
+	if s.Linux != nil && s.Linux.Seccomp != nil {
+		x.Linux = &specs.Linux{Seccomp: s.Linux.Seccomp}
+	}
+	if o.User != "" {
+		x.Annotations = map[string]string{"nook.exec.user": o.User}
+	}
+	pb, err := json.Marshal(&x)
+	if err != nil {
+		return err
+	}
+	r := &userns.HostRequest{Op: "exec", Pid: c.InitPid, Process: pb, TTY: o.TTY, Stdin: o.Interactive, Detach: o.Detach}
+	if d := e.cgroups(); d.Usable() {
+		if p := cgroups.PathFor(d, c.ID); dirExists(p) {
+			r.Cgroup = p // the exec'd process counts against the container's limits
+		}
+	}
+	return userns.RequestHost(r)
+}
+
+// Copy is `nook cp`: one side is CONTAINER:PATH. A running container is reached through its
+// mount namespace by the CLI on the host (nsexec); a stopped one through its layer, mounted
+// here.
+func (e *Engine) Copy(src, dst string) error {
+	sc, sp, sIn := splitCopyArg(src)
+	dc, dp, dIn := splitCopyArg(dst)
+	switch {
+	case sIn && dIn:
+		return fmt.Errorf("copying between containers is not supported: copy to the host first")
+	case !sIn && !dIn:
+		return fmt.Errorf("one of the paths must be CONTAINER:PATH")
+	}
+	ref, cpath := dc, dp
+	if sIn {
+		ref, cpath = sc, sp
+	}
+	if !path.IsAbs(cpath) {
+		cpath = "/" + cpath
+	}
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return err
+	}
+	if c.State == StateRunning && c.InitPid > 0 {
+		r := &userns.HostRequest{Pid: c.InitPid}
+		if sIn {
+			r.Op, r.Src, r.Dst = "cp-out", cpath, dst
+		} else {
+			r.Op, r.Src, r.Dst = "cp-in", src, cpath
+		}
+		return userns.RequestHost(r)
+	}
+	unlock, err := e.lockContainer(c.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rootfs, err := e.Store.Mount(c.ID, "")
+	if err != nil {
+		return fmt.Errorf("mount container rootfs: %w", err)
+	}
+	defer func() { _, _ = e.Store.Unmount(c.ID, false) }()
+	croot, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer croot.Close()
+	if sIn {
+		hdst, err := filepath.Abs(dst)
+		if err != nil {
+			return err
+		}
+		rootDir, rel := filepath.Dir(hdst), filepath.Base(hdst)
+		if fi, err := os.Stat(hdst); err == nil && fi.IsDir() {
+			rootDir, rel = hdst, "."
+		}
+		hroot, err := os.OpenRoot(rootDir)
+		if err != nil {
+			return fmt.Errorf("copy to %s: %w", dst, err)
+		}
+		defer hroot.Close()
+		return pipeTar(func(w io.Writer) error { return cptar.Write(w, croot, cpath) },
+			func(r io.Reader) error { return cptar.Extract(r, hroot, rel) })
+	}
+	hsrc, err := filepath.Abs(src)
+	if err != nil {
+		return err
+	}
+	hroot, err := os.OpenRoot(filepath.Dir(hsrc))
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer hroot.Close()
+	return pipeTar(func(w io.Writer) error { return cptar.Write(w, hroot, filepath.Base(hsrc)) },
+		func(r io.Reader) error { return cptar.Extract(r, croot, cpath) })
+}
+
+func pipeTar(write func(io.Writer) error, extract func(io.Reader) error) error {
+	pr, pw := io.Pipe()
+	werr := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	xerr := extract(pr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err := <-werr; err != nil {
+		return err
+	}
+	return xerr
+}
+
+// splitCopyArg splits CONTAINER:PATH; a path with a slash before any colon is a host path,
+// as in Docker.
+func splitCopyArg(s string) (ref, p string, inContainer bool) {
+	i := strings.IndexByte(s, ':')
+	if i <= 0 || strings.ContainsRune(s[:i], '/') {
+		return "", s, false
+	}
+	return s[:i], s[i+1:], true
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}

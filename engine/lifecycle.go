@@ -1,0 +1,742 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/nook-containers/nook/cgroups"
+	"github.com/nook-containers/nook/monitor"
+	"github.com/nook-containers/nook/spec"
+	"github.com/nook-containers/nook/userns"
+)
+
+// DefaultStopTimeout is `nook stop`'s grace period before SIGKILL, as Docker's.
+const DefaultStopTimeout = 10
+
+// bundle is a container made ready to start: its rootfs mounted in this mount namespace and its
+// config.json written.
+type bundle struct {
+	config, rundir string
+	nw             network
+	cg             *cgroups.Cgroup
+	cgDir          *os.File // the cgroup's directory, for CLONE_INTO_CGROUP; nil without one
+}
+
+func (b *bundle) close() {
+	if b.cgDir != nil {
+		b.cgDir.Close()
+	}
+}
+
+// create makes the container: the store's record and its layer. Nothing is mounted or started.
+func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *imgspecv1.Image, error) {
+	img, err := e.FindImage(o.Image)
+	if errors.Is(err, ErrImageUnknown) {
+		img, err = e.PullForRun(ctx, o.Image, o.Stderr)
+	}
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cfg, err := e.ImageConfig(ctx, img)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	args := commandLine(cfg.Config, o.Entrypoint, o.Args)
+	if len(args) == 0 {
+		return "", nil, nil, fmt.Errorf("no command specified: give one after the image name (%s has no Entrypoint or Cmd)", o.Image)
+	}
+	restart, _, err := ParseRestart(o.Restart)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if restart != "no" && o.Remove {
+		return "", nil, nil, errors.New("conflicting options: --restart and --rm: a container removed when it exits cannot be restarted")
+	}
+	nw, err := setupNetwork(o.Network, o.Publish, o.PublishAll, cfg.Config.ExposedPorts)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	env, err := mergeEnv(cfg.Config.Env, o.EnvFiles, o.Env)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	name := o.Name
+	if name == "" {
+		name = e.randomName()
+	} else if !validName.MatchString(name) {
+		return "", nil, nil, fmt.Errorf("invalid container name %q: use letters, digits, _ . and -", name)
+	}
+	opts := o
+	opts.EnvFiles, opts.Env = nil, nil // merged into Env below: start must not read files again
+	rec := Record{
+		Name: name, Image: o.Image, Command: args, Created: time.Now().UTC(), State: StateCreated,
+		AutoRemove: o.Remove, Env: env, Options: &opts, Net: &nw, StopSignal: cfg.Config.StopSignal,
+	}
+	meta, _ := json.Marshal(&rec)
+	ctr, err := e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "name is already in use") {
+			return "", nil, nil, fmt.Errorf("the container name %q is already in use: remove that container (nook rm %s) or choose another name", name, name)
+		}
+		return "", nil, nil, fmt.Errorf("create container: %w", err)
+	}
+	return ctr.ID, &rec, cfg, nil
+}
+
+// Create is `nook create`: it returns the new container's ID.
+func (e *Engine) Create(ctx context.Context, o RunOptions) (string, error) {
+	id, _, _, err := e.create(ctx, o)
+	return id, err
+}
+
+// prepare mounts the container's rootfs (in this engine's mount namespace), writes its /etc
+// files and config.json, and creates its cgroup. term, when it is a terminal, sizes the
+// container's terminal.
+func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*os.File) (*bundle, error) {
+	o := RunOptions{}
+	if rec.Options != nil {
+		o = *rec.Options
+	}
+	nw := network{Mode: NetNone}
+	if rec.Net != nil {
+		nw = *rec.Net
+	}
+	rootfs, err := e.Store.Mount(id, "")
+	if err != nil {
+		return nil, fmt.Errorf("mount container rootfs (%s): %w", e.Rootfs.Mode, err)
+	}
+	rundir, err := e.Store.ContainerRunDirectory(id)
+	if err != nil {
+		return nil, err
+	}
+	hostname := o.Hostname
+	if hostname == "" {
+		hostname = id[:12]
+		if nw.Mode == NetHost {
+			hostname, _ = os.Hostname()
+		}
+	}
+	files, err := writeEtcFiles(rundir, hostname, nw.Mode)
+	if err != nil {
+		return nil, err
+	}
+	env := setEnv(append([]string{}, rec.Env...), "HOSTNAME="+hostname)
+	if o.TTY {
+		env = setEnv(env, "TERM=xterm")
+	}
+	user := o.User
+	if user == "" {
+		user = cfg.Config.User
+	}
+	cwd := o.Workdir
+	if cwd == "" {
+		cwd = cfg.Config.WorkingDir
+	}
+	netns := "none" // a new network namespace: empty, or slirp4netns adds tap0 to it
+	if nw.Mode == NetHost {
+		netns = "host"
+	}
+	so := spec.Options{
+		Args: rec.Command, Env: env, Cwd: cwd, User: user, Rootfs: rootfs, Hostname: hostname,
+		Terminal: o.TTY, NetworkNS: netns,
+		HostsFile: files.hosts, HostnameFile: files.hostname, ResolvConf: files.resolv,
+	}
+	if err := e.applyLimits(&so, o.LimitOptions, id); err != nil {
+		return nil, err
+	}
+	s, err := spec.New(so)
+	if err != nil {
+		return nil, err
+	}
+	if o.TTY {
+		// The init sizes the terminal before the payload starts, so the first `stty size` is right.
+		for _, f := range term {
+			if f == nil {
+				continue
+			}
+			if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+				s.Process.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+				break
+			}
+		}
+	}
+	config := filepath.Join(rundir, "config.json")
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(config, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write container config: %w", err)
+	}
+	// The init starts in the container's cgroup (CLONE_INTO_CGROUP), where the host delegates one.
+	cg, cgDir, err := e.createCgroup(id, s.Linux.Resources)
+	if err != nil {
+		return nil, err
+	}
+	return &bundle{config: config, rundir: rundir, nw: nw, cg: cg, cgDir: cgDir}, nil
+}
+
+// ParseRestart reads --restart: no, always, unless-stopped, on-failure[:N].
+func ParseRestart(s string) (string, int, error) {
+	name, max, hasMax := strings.Cut(s, ":")
+	switch name {
+	case "", "no":
+		if hasMax {
+			break
+		}
+		return "no", 0, nil
+	case "always", "unless-stopped":
+		if hasMax {
+			break
+		}
+		return name, 0, nil
+	case "on-failure":
+		if !hasMax {
+			return name, 0, nil
+		}
+		n, err := strconv.Atoi(max)
+		if err != nil || n < 0 {
+			return "", 0, fmt.Errorf("invalid restart policy %q: the retry count must be a number of 0 or more", s)
+		}
+		return name, n, nil
+	}
+	return "", 0, fmt.Errorf("invalid restart policy %q: use no, always, unless-stopped or on-failure[:N]", s)
+}
+
+// startMonitor starts the container's monitor (`nook-runtime monitor`) on a prepared bundle and
+// returns once the payload runs. attach, when set, is called with a connection to the monitor
+// before the container starts, so that an attached client misses none of its output.
+func (e *Engine) startMonitor(id string, rec *Record, b *bundle, waitAttach bool) (*monitorProc, error) {
+	o := RunOptions{}
+	if rec.Options != nil {
+		o = *rec.Options
+	}
+	cdir, err := e.Store.ContainerDirectory(id)
+	if err != nil {
+		return nil, err
+	}
+	restart, max, _ := ParseRestart(o.Restart)
+	mc := monitor.Config{
+		ID: id, Runtime: e.runtime, Bundle: b.config, RunDir: b.rundir,
+		LogPath:  filepath.Join(cdir, monitor.LogFile),
+		Terminal: o.TTY, Stdin: o.Interactive, HostNetwork: b.nw.Mode == NetHost,
+		Restart: restart, MaxRetries: max, WaitAttach: waitAttach,
+		Cleanup: e.cleanupCommand(id),
+	}
+	mc.Network = b.nw.slirpConfig() // slirp4netns or pasta; nil for none and host
+	cb, err := json.Marshal(&mc)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(b.rundir, "monitor.json")
+	if err := os.WriteFile(path, cb, 0o600); err != nil {
+		return nil, fmt.Errorf("write monitor config: %w", err)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer null.Close()
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(e.runtime, "monitor", path)
+	cmd.Args[0] = "nook-monitor"
+	cmd.Dir = "/"
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.ExtraFiles = []*os.File{repW}
+	if b.cgDir != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, b.cgDir) // fd 4: monitor.CgroupFd
+	}
+	// Its own session: the user's terminal and its signals are not the monitor's business.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		repW.Close()
+		repR.Close()
+		return nil, fmt.Errorf("start the container's monitor: %w", err)
+	}
+	repW.Close()
+	m := &monitorProc{cmd: cmd, rep: repR}
+	if waitAttach {
+		return m, nil
+	}
+	return m, m.waitStarted()
+}
+
+// monitorProc is a monitor this engine started.
+type monitorProc struct {
+	cmd *exec.Cmd
+	rep *os.File
+}
+
+// waitStarted waits for the monitor's report: the container runs, or it could not start (then
+// the monitor has cleaned up and is reaped).
+func (m *monitorProc) waitStarted() error {
+	defer m.rep.Close()
+	cmd := m.cmd
+	var r monitor.Report
+	line, err := bufio.NewReader(m.rep).ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &r)
+	}
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return errors.New("the container's monitor ended before the container started")
+	}
+	if r.Error != "" {
+		return &ExitError{Code: r.Code, Err: errors.New(r.Error)}
+	}
+	return nil
+}
+
+// cleanupCommand is what the monitor runs when the container has ended for good: this nook
+// binary, already inside the user namespace, with this engine's stores.
+func (e *Engine) cleanupCommand(id string) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	return []string{exe, "--root", e.Paths.GraphRoot, "--runroot", e.Paths.RunRoot,
+		"--rootfs-mode", string(e.Rootfs.Mode), "container", "cleanup", id}
+}
+
+// lockContainer serializes start, cleanup and removal of one container among nooks.
+func (e *Engine) lockContainer(id string) (func(), error) {
+	dir, err := e.Store.ContainerRunDirectory(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// RunDetached is `nook run -d`: create, start with a monitor, and return the ID.
+func (e *Engine) RunDetached(ctx context.Context, o RunOptions) (string, error) {
+	if err := armParentDeath(); err != nil {
+		return "", err
+	}
+	id, rec, cfg, err := e.create(ctx, o)
+	if err != nil {
+		return "", err
+	}
+	if _, err := e.startLocked(id, rec, cfg, nil); err != nil {
+		c, ferr := e.FindContainer(id)
+		if ferr == nil && c.State == StateCreated {
+			_ = e.Store.DeleteContainer(id) // never started: nothing of it is worth keeping
+		}
+		return "", err
+	}
+	return id, nil
+}
+
+// runAttached is `nook run -it`: the container is started with a monitor, as a detached one,
+// and this engine attaches the user's terminal to it until it ends (its status is returned) or
+// the user detaches with Ctrl-P Ctrl-Q (then the container runs on, and nook exits 0).
+func (e *Engine) runAttached(ctx context.Context, o RunOptions) (int, error) {
+	if err := armParentDeath(); err != nil {
+		return 125, err
+	}
+	id, rec, cfg, err := e.create(ctx, o)
+	if err != nil {
+		return 125, err
+	}
+	code, err := e.startLocked(id, rec, cfg, &AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, TTY: true})
+	if errors.Is(err, ErrDetached) {
+		return 0, nil
+	}
+	if err != nil {
+		if c, ferr := e.FindContainer(id); ferr == nil && c.State == StateCreated {
+			_ = e.Store.DeleteContainer(id) // never started: nothing of it is worth keeping
+		}
+	}
+	return code, err
+}
+
+// startLocked prepares and starts a container under its lock. With attach, the monitor holds
+// the start until attach's client is connected, and the call returns the container's status.
+func (e *Engine) startLocked(id string, rec *Record, cfg *imgspecv1.Image, attach *AttachOptions) (int, error) {
+	unlock, err := e.lockContainer(id)
+	if err != nil {
+		return 125, err
+	}
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
+	var term []*os.File
+	if attach != nil {
+		term = []*os.File{attach.Stdin, attach.Stdout}
+	}
+	b, err := e.prepare(id, rec, cfg, term)
+	if err != nil {
+		_, _ = e.Store.Unmount(id, true)
+		return 125, err
+	}
+	defer b.close()
+	mp, err := e.startMonitor(id, rec, b, attach != nil)
+	if err != nil {
+		if mp != nil {
+			// It reported the failure and now cleans up, which needs the lock.
+			unlock()
+			locked = false
+			_ = mp.cmd.Wait()
+		}
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			return ee.Code, err
+		}
+		return 125, err
+	}
+	// From here the monitor outlives this engine, whatever happens to it.
+	userns.Detach()
+	if attach == nil {
+		e.recordStarted(id, rec)
+		return 0, nil
+	}
+	conn, err := dialRetry(b.rundir, 10*time.Second)
+	if err != nil {
+		_ = mp.cmd.Process.Kill()
+		_ = mp.cmd.Wait()
+		return 125, err
+	}
+	defer conn.Close()
+	// The monitor starts the container once a client is attached.
+	if err := conn.Send(monitor.FrameAttach, nil); err != nil {
+		return 125, err
+	}
+	serr := mp.waitStarted()
+	if serr == nil {
+		e.recordStarted(id, rec)
+	}
+	unlock()
+	locked = false
+	if serr != nil {
+		_ = mp.cmd.Wait()
+		var ee *ExitError
+		if errors.As(serr, &ee) {
+			return ee.Code, serr
+		}
+		return 125, serr
+	}
+	return attachClient(conn, *attach)
+}
+
+// recordStarted notes in the record that the container was started: the state file that tells
+// whether it still runs is in the run root, and once that is gone (a reboot) the record's
+// "running" without a live watcher is reported as exited.
+func (e *Engine) recordStarted(id string, rec *Record) {
+	r := *rec
+	r.State, r.Started, r.Pid, r.PidStart = StateRunning, time.Now().UTC(), 0, ""
+	_ = e.saveRecord(id, &r)
+}
+
+// dialRetry connects to a monitor that is starting.
+func dialRetry(dir string, timeout time.Duration) (*monitor.Conn, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := monitor.Dial(dir)
+		if err == nil {
+			return conn, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("connect to the container's monitor: %w", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Start is `nook start`: it starts a created or exited container with a monitor. With attach,
+// it stays attached until the container ends and returns its status.
+func (e *Engine) Start(ctx context.Context, ref string, attach *AttachOptions) (string, int, error) {
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return "", 125, err
+	}
+	if c.Active() {
+		return "", 125, fmt.Errorf("container %s is already running", ref)
+	}
+	if c.Options == nil {
+		return "", 125, fmt.Errorf("container %s was created by an older nook and cannot be started again: remove it and run a new one", ref)
+	}
+	img, err := e.Store.Image(c.ImageID)
+	if err != nil {
+		return "", 125, fmt.Errorf("the image of container %s is gone: %w", ref, err)
+	}
+	cfg, err := e.ImageConfig(ctx, img)
+	if err != nil {
+		return "", 125, err
+	}
+	if err := armParentDeath(); err != nil {
+		return "", 125, err
+	}
+	// Under the lock the state is read again: two starts at once start it once.
+	unlock, err := e.lockContainer(c.ID)
+	if err != nil {
+		return "", 125, err
+	}
+	c, err = e.FindContainer(c.ID)
+	unlock()
+	if err != nil {
+		return "", 125, err
+	}
+	if c.Active() {
+		return "", 125, fmt.Errorf("container %s is already running", ref)
+	}
+	rec := c.Record
+	if attach != nil {
+		attach.TTY = c.Options.TTY
+		if !c.Options.Interactive {
+			attach.Stdin = nil
+		}
+	}
+	code, err := e.startLocked(c.ID, &rec, cfg, attach)
+	return c.ID, code, err
+}
+
+// dialMonitor connects to a running container's monitor.
+func (e *Engine) dialMonitor(c *Container) (*monitor.Conn, error) {
+	dir, err := e.Store.ContainerRunDirectory(c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return monitor.Dial(dir)
+}
+
+// signalContainer sends sig to a running container: through its monitor, which is root of the
+// container's user namespace, or to the init directly when a foreground nook watches it.
+func (e *Engine) signalContainer(c *Container, sig syscall.Signal, noRestart bool) (*monitor.Conn, error) {
+	conn, err := e.dialMonitor(c)
+	if err == nil {
+		if err := conn.Kill(int(sig), noRestart); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+	if c.InitPid > 0 {
+		if err := syscall.Kill(c.InitPid, sig); err != nil {
+			return nil, fmt.Errorf("signal container %s: %w", c.Name, err)
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("container %s is not running", c.Name)
+}
+
+// waitGone waits until the container's watcher (monitor or foreground engine) has ended, or
+// until timeout (<0: for ever); it reports whether it ended.
+func (e *Engine) waitGone(c *Container, conn *monitor.Conn, timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		if conn != nil {
+			conn.WaitExit()
+		}
+		for {
+			if st := e.stateOf(c.ID); st == nil || !st.MonitorAlive() {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(done)
+	}()
+	if timeout < 0 {
+		<-done
+		return true
+	}
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// Stop is `nook stop`: the stop signal (the image's STOPSIGNAL, else SIGTERM), then SIGKILL
+// after timeout seconds. It returns once the container has ended and been cleaned up.
+func (e *Engine) Stop(ref string, timeout int) error {
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return err
+	}
+	if !c.Active() {
+		return nil
+	}
+	sig := syscall.SIGTERM
+	if c.StopSignal != "" {
+		if s, err := ParseSignal(c.StopSignal); err == nil {
+			sig = s
+		}
+	}
+	if timeout < 0 {
+		timeout = DefaultStopTimeout
+	}
+	conn, err := e.signalContainer(c, sig, true)
+	if err != nil {
+		return err
+	}
+	if conn != nil {
+		defer conn.Close()
+	}
+	if e.waitGone(c, conn, time.Duration(timeout)*time.Second) {
+		return nil
+	}
+	conn2, err := e.signalContainer(c, syscall.SIGKILL, true)
+	if err != nil {
+		return nil // it ended meanwhile
+	}
+	if conn2 != nil {
+		defer conn2.Close()
+	}
+	e.waitGone(c, conn2, 30*time.Second)
+	return nil
+}
+
+// Kill is `nook kill`: it sends sig to the container's main process.
+func (e *Engine) Kill(ref string, sig syscall.Signal) error {
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return err
+	}
+	if c.State != StateRunning {
+		return fmt.Errorf("container %s is not running", ref)
+	}
+	conn, err := e.signalContainer(c, sig, sig == syscall.SIGKILL)
+	if conn != nil {
+		conn.Close()
+	}
+	return err
+}
+
+// Wait is `nook wait`: it waits until the container has ended and returns its exit code.
+func (e *Engine) Wait(ref string) (int, error) {
+	c, err := e.FindContainer(ref)
+	if err != nil {
+		return 0, err
+	}
+	if c.Active() {
+		conn, _ := e.dialMonitor(c)
+		e.waitGone(c, conn, -1)
+		if conn != nil {
+			conn.Close()
+		}
+		if c, err = e.FindContainer(c.ID); err != nil {
+			// removed meanwhile (--rm): its status went with it
+			return 0, nil
+		}
+	}
+	return c.ExitCode, nil
+}
+
+// Cleanup is `nook container cleanup ID`, run by a container's monitor once the container has
+// ended for good: the exit goes into the record, the rootfs is unmounted, the cgroup removed,
+// and a --rm container removed.
+func (e *Engine) Cleanup(id string) error {
+	unlock, err := e.lockContainer(id)
+	if err != nil {
+		return nil // removed meanwhile
+	}
+	defer unlock()
+	sc, err := e.Store.Container(id)
+	if err != nil {
+		return nil
+	}
+	var rec Record
+	_ = json.Unmarshal([]byte(sc.Metadata), &rec)
+	dir, _ := e.Store.ContainerRunDirectory(id)
+	if st, _ := monitor.ReadState(dir); st != nil {
+		rec.State, rec.ExitCode = StateExited, st.ExitCode
+		rec.Started, rec.Finished = st.Started, st.Finished
+	}
+	if d := e.cgroups(); d.Usable() {
+		_ = (&cgroups.Cgroup{Path: cgroups.PathFor(d, id)}).Destroy()
+	}
+	if rec.AutoRemove {
+		return e.Store.DeleteContainer(id)
+	}
+	_, _ = e.Store.Unmount(id, true)
+	return e.saveRecord(id, &rec)
+}
+
+// Restart is `nook restart`: stop, then start.
+func (e *Engine) Restart(ctx context.Context, ref string, timeout int) error {
+	if err := e.Stop(ref, timeout); err != nil {
+		return err
+	}
+	_, _, err := e.Start(ctx, ref, nil)
+	return err
+}
+
+// Prune is `nook container prune`: it removes every container that is not running.
+func (e *Engine) Prune() ([]string, error) {
+	cs, err := e.Containers()
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, c := range cs {
+		if c.Active() {
+			continue
+		}
+		if err := e.RemoveContainer(c.ID, false); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, c.ID)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// signals are the names `kill -s` and STOPSIGNAL accept.
+var signals = map[string]syscall.Signal{
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "ILL": syscall.SIGILL,
+	"TRAP": syscall.SIGTRAP, "ABRT": syscall.SIGABRT, "BUS": syscall.SIGBUS, "FPE": syscall.SIGFPE,
+	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "SEGV": syscall.SIGSEGV, "USR2": syscall.SIGUSR2,
+	"PIPE": syscall.SIGPIPE, "ALRM": syscall.SIGALRM, "TERM": syscall.SIGTERM, "STKFLT": syscall.SIGSTKFLT,
+	"CHLD": syscall.SIGCHLD, "CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "TSTP": syscall.SIGTSTP,
+	"TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG, "XCPU": syscall.SIGXCPU,
+	"XFSZ": syscall.SIGXFSZ, "VTALRM": syscall.SIGVTALRM, "PROF": syscall.SIGPROF, "WINCH": syscall.SIGWINCH,
+	"IO": syscall.SIGIO, "PWR": syscall.SIGPWR, "SYS": syscall.SIGSYS,
+}
+
+// ParseSignal reads a signal as a number, a name, or a name with SIG.
+func ParseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 1 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	if sig, ok := signals[name]; ok {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal %q: use a number or a name such as TERM or SIGKILL", s)
+}

@@ -1,0 +1,48 @@
+package monitor
+
+import (
+	"bufio"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// trimMemory gives back what the monitor needed only to start the container, once it is idle:
+// the heap it no longer uses, and the mappings of its binary's read-only segments (code and
+// constants). The kernel maps a whole window of a file around each page a process touches
+// (fault-around), so after start-up nearly all of nook-runtime is mapped; dropping those
+// mappings (MADV_DONTNEED on a read-only file mapping only unmaps clean page-cache pages, which
+// the next touch maps again) leaves mapped what the idle loop uses. Writable mappings are never
+// touched: MADV_DONTNEED would discard their private changes.
+func trimMemory() {
+	debug.FreeOSMemory()
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return
+	}
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 || fields[5] != exe || strings.Contains(fields[1], "w") {
+			continue
+		}
+		lo, hi, ok := strings.Cut(fields[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+	}
+}

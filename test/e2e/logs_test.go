@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// `nook logs` of a detached container: its stdout and stderr, kept by the monitor.
+
+func TestLogs(t *testing.T) {
+	s := useMain(t)
+	name := "lg" + strconv.Itoa(os.Getpid())
+	// "partial" is read while its line is still open: it is logged as a partial line.
+	runDetached(t, s, "--name", name, "demo", "sh", "-c", `for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; printf partial; sleep 0.5; echo -end; `+termTrap)
+	waitLog(t, s, name, "ready", 10*time.Second)
+	r := s.nook(t, "logs", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "logs stdout", r.Stdout, "line1\nline2\nline3\nline4\nline5\npartial-end\nready\n")
+	assertEqual(t, "logs stderr", r.Stderr, "oops\n")
+	assertEqual(t, "logs --tail 2", s.nook(t, "logs", "--tail", "2", name).Stdout, "partial-end\nready\n")
+	assertEqual(t, "logs --tail 0", s.mustNook(t, "logs", "--tail", "0", name).Stdout, "")
+	ts := s.nook(t, "logs", "-t", "--tail", "1", name).Stdout
+	assertMatch(t, "logs -t", ts, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ready\n$`)
+	r = s.nook(t, "logs", "--tail", "x", name)
+	assertExit(t, r, 125)
+
+	// The log file is in the k8s-file format: TIME STREAM F|P TEXT.
+	id := strings.TrimSpace(s.mustNook(t, "inspect", "--format", "{{.LogPath}}", name).Stdout)
+	b, err := os.ReadFile(id)
+	if err != nil {
+		t.Fatalf("read the log file: %v", err)
+	}
+	line := regexp.MustCompile(`^\d{4}-\d\d-\d\dT[\d:.]+Z (stdout|stderr) [FP] `)
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if !line.MatchString(l) {
+			t.Errorf("log line %q is not TIME STREAM F|P TEXT", l)
+		}
+	}
+	assertContains(t, "log file", string(b), " stderr F oops\n")
+	assertContains(t, "log file", string(b), " stdout P partial\n")
+	s.mustNook(t, "stop", name)
+	assertContains(t, "logs after stop", s.nook(t, "logs", name).Stdout, "got-term\n")
+}
+
+// logs -f follows the output until the container ends.
+func TestLogsFollow(t *testing.T) {
+	s := useMain(t)
+	name := "lgf" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "demo", "sh", "-c", `echo first; sleep 1; echo second; sleep 1; echo third`)
+	start := time.Now()
+	r := s.mustNook(t, "logs", "-f", name)
+	assertEqual(t, "logs -f", r.Stdout, "first\nsecond\nthird\n")
+	if d := time.Since(start); d < 1*time.Second {
+		t.Errorf("logs -f returned after %v, before the container ended", d)
+	}
+}
+
+// A terminal's output is logged as stdout, and attach + Ctrl-P Ctrl-Q leaves it running.
+func TestLogsTerminalAndAttach(t *testing.T) {
+	s := useMain(t)
+	name := "lgt" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "-it", "demo", "sh")
+	master, slave := openPty(t)
+	defer master.Close()
+	setWinsize(t, master, 24, 80)
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := exec_(ctx, s, "attach", name)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var out ptyOutput
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			out.mu.Lock()
+			out.buf.Write(b[:n])
+			out.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := master.Write([]byte("echo A''TTACHED; stty size\r")); err != nil {
+		t.Fatal(err)
+	}
+	if !out.waitFor("ATTACHED", 10*time.Second) {
+		_ = cmd.Process.Kill()
+		t.Fatalf("no output through nook attach:\n%s", out.String())
+	}
+	out.waitFor("24 80", 5*time.Second)
+	assertContains(t, "window size through attach", out.String(), "24 80")
+	if _, err := master.Write([]byte{0x10, 0x11}); err != nil { // Ctrl-P Ctrl-Q
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("nook attach after Ctrl-P Ctrl-Q: %v, want exit 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("Ctrl-P Ctrl-Q did not detach")
+	}
+	assertMatch(t, "STATUS after detaching", psStatus(t, s, name), "^Up ")
+	assertContains(t, "terminal output in the log", s.mustNook(t, "logs", name).Stdout, "ATTACHED")
+	s.mustNook(t, "rm", "-f", name)
+}
+
+// nook run -it, Ctrl-P Ctrl-Q: the container runs on (a monitor watches it), and nook attach
+// comes back to it until it ends.
+func TestLogsRunInteractiveDetach(t *testing.T) {
+	s := useMain(t)
+	name := "lgd" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { s.exec(context.Background(), nil, "", "rm", "-f", name) })
+	drive := func(args []string, script func(master *os.File, out *ptyOutput)) (*ptyOutput, error) {
+		master, slave := openPty(t)
+		defer master.Close()
+		setWinsize(t, master, 24, 80)
+		ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+		defer cancel()
+		cmd := exec_(ctx, s, args...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		slave.Close()
+		out := &ptyOutput{}
+		go func() {
+			b := make([]byte, 4096)
+			for {
+				n, err := master.Read(b)
+				out.mu.Lock()
+				out.buf.Write(b[:n])
+				out.mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+		script(master, out)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			return out, err
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("nook %s did not end:\n%s", strings.Join(args, " "), out.String())
+		}
+		return out, nil
+	}
+	out, err := drive([]string{"run", "-it", "--name", name, "demo", "sh"}, func(master *os.File, out *ptyOutput) {
+		_, _ = master.Write([]byte("echo F''IRST\r"))
+		if !out.waitFor("FIRST", 10*time.Second) {
+			t.Errorf("no output from nook run -it:\n%s", out.String())
+		}
+		_, _ = master.Write([]byte{0x10, 0x11})
+	})
+	if err != nil {
+		t.Errorf("nook run -it after Ctrl-P Ctrl-Q: %v, want exit 0\n%s", err, out.String())
+	}
+	assertMatch(t, "STATUS after detaching from run -it", psStatus(t, s, name), "^Up ")
+	_, err = drive([]string{"attach", name}, func(master *os.File, out *ptyOutput) {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = master.Write([]byte("echo S''ECOND; exit 6\r"))
+		if !out.waitFor("SECOND", 10*time.Second) {
+			t.Errorf("no output through nook attach:\n%s", out.String())
+		}
+	})
+	var ee interface{ ExitCode() int }
+	if !errors.As(err, &ee) || ee.ExitCode() != 6 {
+		t.Errorf("nook attach until the shell exits 6: %v", err)
+	}
+	assertMatch(t, "STATUS after exit", psStatus(t, s, name), `^Exited \(6\)`)
+}
