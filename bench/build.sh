@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# make bench (called by bench/run.sh at its end): `nook build` of the same Dockerfiles cold
+# (a fresh store with only the base image) and fully cached (the same build again), and one
+# RUN step against the same command in `nook run`; with BENCH_PODMAN=1 (podman installed if
+# missing) rootless `podman build` does the same in the same run.
+#
+# Dockerfiles: "busybox" (the busybox image, ENV/WORKDIR/COPY of 300 files/RUN/CMD), and the
+# lab text's apache Dockerfile on a Debian bookworm base when the end-to-end suite's mmdebstrap
+# tarball is in /var/tmp/nook-test-cache (it needs the Debian mirror; BENCH_BUILD_DEBIAN=0
+# skips it).
+#
+# As root it installs what is missing and measures as the unprivileged test user.
+# Results: bench/results/build.json and a table. Knobs: BENCH_BUILD_RUNS (default 5),
+# BENCH_PODMAN, BENCH_BUILD_DEBIAN.
+set -euo pipefail
+
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$bench_dir")
+# shellcheck source-path=SCRIPTDIR source=../test/lib.sh
+. "$repo/test/lib.sh"
+
+runs=${BENCH_BUILD_RUNS:-5}
+podman=${BENCH_PODMAN:-0}
+debian=${BENCH_BUILD_DEBIAN:-1}
+debian_tar=/var/tmp/nook-test-cache/debian-bookworm-minbase.tar
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_BUILD_RUNS must be a positive number" >&2; exit 2; }
+
+if [[ ${1:-} != --measure ]]; then
+	for b in nook nook-runtime; do
+		[[ -x $repo/bin/$b ]] || { echo "bench: $repo/bin/$b is missing; run 'make build' first" >&2; exit 2; }
+	done
+	deps="jq"
+	[[ $podman == 1 ]] && deps="$deps podman runc"
+	# shellcheck disable=SC2086
+	nook_install_deps $deps
+	if [[ $(id -u) -eq 0 ]]; then
+		NOOK_TEST_USER=$(nook_setup_user "$NOOK_TEST_USER")
+		export NOOK_TEST_USER
+	fi
+	out=$(mktemp "${TMPDIR:-/tmp}/nook-bench-build.XXXXXX")
+	chmod 0666 "$out"
+	rc=0
+	# The knobs go as arguments: nook_as_user starts the user with a clean environment.
+	nook_as_user bash "$bench_dir/build.sh" --measure "$out" "$runs" "$podman" "$debian" || rc=$?
+	if [[ -s $out ]]; then
+		mkdir -p "$bench_dir/results"
+		cp "$out" "$bench_dir/results/build.json"
+		echo "bench: build results written to bench/results/build.json"
+	fi
+	rm -f "$out"
+	exit "$rc"
+fi
+
+# ---- as the measuring user ------------------------------------------------------------
+result=$2 runs=${3:-$runs} podman=${4:-$podman} debian=${5:-$debian}
+nook=$repo/bin/nook
+work=$(mktemp -d "${TMPDIR:-/tmp}/nook-bench-build.XXXXXX")
+cleanup() {
+	rm -rf "$work" 2>/dev/null || unshare --map-root-user --map-auto rm -rf "$work" 2>/dev/null ||
+		echo "bench: could not remove $work" >&2
+}
+trap cleanup EXIT
+
+nook_busybox_tar "$work/busybox.tar"
+run_cmd='for i in $(seq 1 200); do echo $i > /srv/out.$i; done; tar -cf /srv/all.tar /srv/app'
+mkdir -p "$work/bb/app"
+for i in $(seq 1 300); do head -c 2000 /dev/urandom >"$work/bb/app/f$i"; done
+cat >"$work/bb/Dockerfile" <<EOF
+FROM demo
+ENV APP=/srv/app
+WORKDIR /srv
+COPY app/ /srv/app/
+RUN $run_cmd
+LABEL bench=1
+CMD ["ls", "/srv"]
+EOF
+mkdir -p "$work/lab"
+cat >"$work/lab/Dockerfile" <<'EOF'
+FROM debian:bookworm
+MAINTAINER Kto To Wie
+
+RUN apt-get update && apt-get install -y apache2
+
+EXPOSE 80
+
+CMD apachectl -D FOREGROUND
+EOF
+
+store() { # store NAME: a nook store's environment
+	mkdir -p "$work/$1/data" "$work/$1/run"
+	chmod 0700 "$work/$1/run"
+	echo "XDG_DATA_HOME=$work/$1/data XDG_RUNTIME_DIR=$work/$1/run"
+}
+podman_args() { echo "--root $work/$1/podman --runroot $work/$1/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $(command -v runc || echo runc)"; }
+now() { date +%s%N; }
+ms() { echo $((($2 - $1) / 1000000)); }
+median() { sort -n | sed -n "$(((runs + 1) / 2))p"; }
+
+declare -A times
+# measure ROW PREPARE BUILD: per run, PREPARE STORE (untimed), then BUILD STORE (timed).
+measure() {
+	local row=$1 prep=$2 cmd=$3 i t0 t1 list=()
+	for i in $(seq 1 "$runs"); do
+		local s="$row-$i"
+		$prep "$s" >/dev/null 2>"$work/$row.err" || { echo "bench: $row (preparing) failed: $(tail -5 "$work/$row.err")" >&2; return 1; }
+		t0=$(now)
+		$cmd "$s" >"$work/$row.out" 2>"$work/$row.err" || { echo "bench: $row failed: $(tail -5 "$work/$row.err")" >&2; return 1; }
+		t1=$(now)
+		list+=("$(ms "$t0" "$t1")")
+	done
+	times[$row]=$(printf '%s\n' "${list[@]}" | median)
+	echo "bench: $row: ${list[*]} ms (median ${times[$row]} ms)"
+}
+
+nook_base() { env $(store "$1") "$nook" import "$work/busybox.tar" demo; }
+nook_cold() { env $(store "$1") "$nook" build -q -t bench "$work/bb"; }
+nook_warm_prep() { nook_base "$1" && nook_cold "$1"; }
+podman_base() { podman $(podman_args "$1") import -q "$work/busybox.tar" demo; }
+podman_cold() { podman $(podman_args "$1") build -q --layers -t bench "$work/bb"; }
+podman_warm_prep() { podman_base "$1" && podman_cold "$1"; }
+
+rc=0
+measure nook-busybox-cold nook_base nook_cold || rc=1
+measure nook-busybox-cached nook_warm_prep nook_cold || rc=1
+# One RUN step: its time in the build's output, against `nook run` of the same command.
+env $(store runstep) "$nook" import "$work/busybox.tar" demo >/dev/null
+run_list=() step_list=()
+for i in $(seq 1 "$runs"); do
+	t0=$(now)
+	env $(store runstep) "$nook" run --rm demo sh -c "mkdir -p /srv/app && $run_cmd" >/dev/null 2>&1
+	t1=$(now)
+	run_list+=("$(ms "$t0" "$t1")")
+	out=$(env $(store runstep) "$nook" build --no-cache "$work/bb")
+	step=$(printf '%s\n' "$out" | awk '/^STEP 5\/7: RUN/ {f=1} f && /^ ---> [0-9a-f]+ \(/ {gsub(/[()s]/, "", $3); print int($3 * 1000); exit}')
+	step_list+=("$step")
+done
+times[nook-run-same-command]=$(printf '%s\n' "${run_list[@]}" | median)
+times[nook-build-run-step]=$(printf '%s\n' "${step_list[@]}" | median)
+echo "bench: nook run of the RUN command: ${run_list[*]} ms; the RUN step in nook build: ${step_list[*]} ms"
+
+if [[ $podman == 1 ]]; then
+	measure podman-busybox-cold podman_base podman_cold || rc=1
+	measure podman-busybox-cached podman_warm_prep podman_cold || rc=1
+fi
+
+if [[ $debian == 1 && -r $debian_tar ]]; then
+	deb_base() { env $(store "$1") "$nook" import "$debian_tar" debian:bookworm; }
+	deb_cold() { env $(store "$1") "$nook" build -q -t lab "$work/lab"; }
+	deb_warm_prep() { deb_base "$1" && deb_cold "$1"; }
+	pdeb_base() { podman $(podman_args "$1") import -q "$debian_tar" debian:bookworm; }
+	pdeb_cold() { podman $(podman_args "$1") build -q --layers -t lab "$work/lab"; }
+	pdeb_warm_prep() { pdeb_base "$1" && pdeb_cold "$1"; }
+	saved=$runs
+	runs=1 # bound by the Debian mirror
+	measure nook-lab-cold deb_base deb_cold || rc=1
+	runs=$saved
+	measure nook-lab-cached deb_warm_prep deb_cold || rc=1
+	if [[ $podman == 1 ]]; then
+		runs=1
+		measure podman-lab-cold pdeb_base pdeb_cold || rc=1
+		runs=$saved
+		measure podman-lab-cached pdeb_warm_prep pdeb_cold || rc=1
+	fi
+elif [[ $debian == 1 ]]; then
+	echo "bench: no $debian_tar (the end-to-end suite's TestBuildDebianApt makes it): the lab's apache Dockerfile is not measured" >&2
+fi
+
+{
+	printf '{"runs":%s' "$runs"
+	for k in "${!times[@]}"; do printf ',"%s_ms":%s' "$k" "${times[$k]}"; done
+	printf '}\n'
+} >"$result"
+printf '%-24s %10s\n' ROW "MEDIAN ms"
+for k in nook-busybox-cold nook-busybox-cached podman-busybox-cold podman-busybox-cached nook-run-same-command nook-build-run-step \
+	nook-lab-cold nook-lab-cached podman-lab-cold podman-lab-cached; do
+	[[ -n ${times[$k]:-} ]] && printf '%-24s %10s\n' "$k" "${times[$k]}"
+done
+for w in busybox lab; do
+	if [[ -n ${times[podman-$w-cached]:-} && -n ${times[nook-$w-cached]:-} ]]; then
+		awk -v n="${times[nook-$w-cold]:-0}" -v p="${times[podman-$w-cold]:-1}" -v nc="${times[nook-$w-cached]}" -v pc="${times[podman-$w-cached]}" \
+			-v w="$w" 'BEGIN { printf "%s: cold nook/podman = %.2f, cached nook/podman = %.2f\n", w, n / p, nc / pc }'
+	fi
+done
+exit "$rc"

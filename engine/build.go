@@ -1,0 +1,672 @@
+package engine
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	digest "github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
+
+	"github.com/nook-containers/nook/build"
+)
+
+// BuildOptions are `nook build`'s settings.
+type BuildOptions struct {
+	ContextDir string
+	Dockerfile string // a path; "" is Dockerfile in the context; "-" is standard input
+	Stdin      io.Reader
+	Tags       []string
+	BuildArgs  []string // NAME=VALUE, or NAME to take the value from nook's environment
+	Target     string
+	NoCache    bool
+	Quiet      bool
+	Network    string // for RUN, as `nook run --network`; "" is run's default
+	Out, Err   io.Writer
+}
+
+// cacheDataPrefix names the big-data item that marks an image as the result of a build step:
+// the rest of the name is the step's cache key.
+const cacheDataPrefix = "nook-build-cache-"
+
+// builder is one run of Build.
+type builder struct {
+	e       *Engine
+	o       BuildOptions
+	plan    *build.Plan
+	args    *build.Args
+	context *build.Tree
+	cache   map[string]string // cache key -> image ID
+	stages  []string          // result image of each stage built so far
+	out     io.Writer         // step output; io.Discard with -q
+	n, m    int               // step number, step count
+	tmp     string
+}
+
+// stageRun is the state of the stage being built.
+type stageRun struct {
+	build.StageState
+	stage *build.Stage
+	image string // the image the stage has reached; "" while still empty (FROM scratch)
+}
+
+// Build builds an image from a Dockerfile and returns its ID.
+func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Err == nil {
+		o.Err = io.Discard
+	}
+	var names []string
+	for _, t := range o.Tags {
+		ref, err := ParseName(t)
+		if err != nil {
+			return "", err
+		}
+		names = append(names, ref.String())
+	}
+	if o.ContextDir == "" {
+		o.ContextDir = "."
+	}
+	file, data, err := readDockerfile(o)
+	if err != nil {
+		return "", err
+	}
+	plan, err := build.Parse(file, data, o.Target)
+	if err != nil {
+		return "", err
+	}
+	tree, err := build.OpenContext(o.ContextDir)
+	if err != nil {
+		return "", err
+	}
+	given := map[string]string{}
+	for _, kv := range o.BuildArgs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			if v, ok = os.LookupEnv(k); !ok {
+				continue // as Docker: a bare NAME that is not set is ignored
+			}
+		}
+		given[k] = v
+	}
+	b := &builder{e: e, o: o, plan: plan, context: tree, out: o.Out, m: plan.StepCount(),
+		args: build.NewArgs(given, "linux", goarch(), plan.EscapeToken)}
+	if o.Quiet {
+		b.out = io.Discard
+	}
+	// Hold the image-writes lock for the whole build: no other nook sweeps the layers this
+	// build has committed but not yet given an image.
+	unlock, err := e.beginImageWrite()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if b.tmp, err = os.MkdirTemp(e.tmpDir(), "build-"); err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(b.tmp)
+	if err := b.loadCache(); err != nil {
+		return "", err
+	}
+	for _, st := range plan.MetaArgs {
+		if err := b.args.DeclareMeta(st.Cmd.(*instructions.ArgCommand)); err != nil {
+			return "", plan.Errorf(st.Line, "%v", err)
+		}
+	}
+	var id string
+	for _, s := range plan.Stages {
+		if id, err = b.buildStage(ctx, s); err != nil {
+			return "", err
+		}
+		b.stages = append(b.stages, id)
+	}
+	if id == "" {
+		// FROM scratch and nothing else: an empty image.
+		cfg := &build.Image{}
+		cfg.OS, cfg.Architecture = "linux", goarch()
+		if id, err = e.commitImage(ctx, "", cfg, nil); err != nil {
+			return "", err
+		}
+	}
+	if left := b.args.Unconsumed(); len(left) > 0 {
+		fmt.Fprintf(b.out, "[Warning] One or more build-args %v were not consumed\n", left)
+	}
+	if len(names) > 0 {
+		if err := e.Store.AddNames(id, names); err != nil {
+			return "", fmt.Errorf("tag image %s: %w", shortID(id), err)
+		}
+	}
+	if o.Quiet {
+		fmt.Fprintf(o.Out, "sha256:%s\n", id)
+		return id, nil
+	}
+	fmt.Fprintf(o.Out, "Successfully built %s\n", shortID(id))
+	for _, n := range names {
+		if ref, err := reference.ParseNormalizedNamed(n); err == nil {
+			n = reference.FamiliarString(ref)
+		}
+		fmt.Fprintf(o.Out, "Successfully tagged %s\n", n)
+	}
+	return id, nil
+}
+
+func readDockerfile(o BuildOptions) (string, []byte, error) {
+	if o.Dockerfile == "-" {
+		data, err := io.ReadAll(o.Stdin)
+		if err != nil {
+			return "", nil, fmt.Errorf("read the Dockerfile from standard input: %w", err)
+		}
+		return "Dockerfile", data, nil
+	}
+	p := o.Dockerfile
+	if p == "" {
+		p = filepath.Join(o.ContextDir, "Dockerfile")
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return "", nil, fmt.Errorf("read the Dockerfile %s: %w (give another with -f)", p, errors.Unwrap(err))
+	}
+	return p, data, nil
+}
+
+// loadCache indexes the images that are results of earlier build steps.
+func (b *builder) loadCache() error {
+	b.cache = map[string]string{}
+	imgs, err := b.e.Store.Images()
+	if err != nil {
+		return err
+	}
+	for _, img := range imgs {
+		for _, n := range img.BigDataNames {
+			if key, ok := strings.CutPrefix(n, cacheDataPrefix); ok {
+				b.cache[key] = img.ID
+			}
+		}
+	}
+	return nil
+}
+
+func (b *builder) header(text string) time.Time {
+	b.n++
+	fmt.Fprintf(b.out, "STEP %d/%d: %s\n", b.n, b.m, text)
+	return time.Now()
+}
+
+func (b *builder) done(id string, start time.Time) {
+	fmt.Fprintf(b.out, " ---> %s (%.2fs)\n", shortOrScratch(id), time.Since(start).Seconds())
+}
+
+func shortOrScratch(id string) string {
+	if id == "" {
+		return "scratch"
+	}
+	return shortID(id)
+}
+
+func (b *builder) buildStage(ctx context.Context, s *build.Stage) (string, error) {
+	start := b.header(s.Text)
+	st := &stageRun{stage: s}
+	st.Scope = b.args.NewScope()
+	base, err := b.args.ExpandMeta(s.Base)
+	if err != nil {
+		return "", b.plan.Errorf(s.Line, "FROM %s: %v", s.Base, err)
+	}
+	if s.Platform != "" {
+		plat, err := b.args.ExpandMeta(s.Platform)
+		if err != nil {
+			return "", b.plan.Errorf(s.Line, "FROM --platform=%s: %v", s.Platform, err)
+		}
+		if host := "linux/" + goarch(); plat != host && plat != "linux" {
+			return "", b.plan.Errorf(s.Line, "FROM --platform=%s: only this host's platform (%s) can be built", plat, host)
+		}
+	}
+	switch {
+	case strings.EqualFold(base, "scratch"):
+		st.Config.OS, st.Config.Architecture = "linux", goarch()
+	default:
+		id := ""
+		if i, ok := b.plan.StageIndex(base); ok && i < s.Index && b.plan.Stages[i].Name != "" {
+			id = b.stages[i]
+			if id == "" {
+				cfg := &build.Image{}
+				cfg.OS, cfg.Architecture = "linux", goarch()
+				if id, err = b.e.commitImage(ctx, "", cfg, nil); err != nil {
+					return "", err
+				}
+			}
+		} else {
+			img, err := b.e.FindImage(base)
+			if errors.Is(err, ErrImageUnknown) {
+				img, err = b.e.PullForRun(ctx, base, b.o.Err)
+			}
+			if err != nil {
+				return "", b.plan.Errorf(s.Line, "FROM %s: %v", base, err)
+			}
+			id = img.ID
+		}
+		cfg, err := b.e.readBuildConfig(ctx, id)
+		if err != nil {
+			return "", b.plan.Errorf(s.Line, "FROM %s: %v", base, err)
+		}
+		st.Config = *cfg
+		st.image = id
+	}
+	b.done(st.image, start)
+	if triggers := st.Config.Config.OnBuild; len(triggers) > 0 {
+		st.Config.Config.OnBuild = nil
+		fmt.Fprintf(b.out, "# Executing %d build trigger(s)\n", len(triggers))
+		for _, t := range triggers {
+			step, err := build.ParseTrigger(t)
+			if err != nil {
+				return "", b.plan.Errorf(s.Line, "ONBUILD trigger of %s: %v", base, err)
+			}
+			step.Line = s.Line
+			if err := b.runStep(ctx, st, step, true); err != nil {
+				return "", err
+			}
+		}
+	}
+	for _, step := range s.Steps {
+		if err := b.runStep(ctx, st, step, false); err != nil {
+			return "", err
+		}
+	}
+	return st.image, nil
+}
+
+// runStep runs one instruction, or takes its result from the cache.
+func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, trigger bool) error {
+	var start time.Time
+	if trigger {
+		fmt.Fprintf(b.out, "ONBUILD %s\n", step.Text)
+		start = time.Now()
+	} else {
+		start = b.header(step.Text)
+	}
+	fail := func(err error) error {
+		var be *build.Error
+		if errors.As(err, &be) {
+			return err
+		}
+		return b.plan.Errorf(step.Line, "%s: %v", strings.ToUpper(step.Cmd.Name()), err)
+	}
+	if err := st.Scope.ExpandCommand(step.Cmd, st.Env()); err != nil {
+		return fail(err)
+	}
+	if c, ok := step.Cmd.(*instructions.ArgCommand); ok {
+		if err := st.Scope.Declare(c, st.Env()); err != nil {
+			return fail(err)
+		}
+		b.done(st.image, start)
+		return nil
+	}
+
+	// What the cache key needs besides the parent and the instruction.
+	var args []string
+	var files string
+	var cp *copyJob
+	switch c := step.Cmd.(type) {
+	case *instructions.RunCommand:
+		args = st.Scope.KV()
+	case *instructions.CopyCommand, *instructions.AddCommand:
+		job, err := b.prepareCopy(ctx, st, c)
+		if err != nil {
+			return fail(err)
+		}
+		defer job.close()
+		cp, files = job, job.digest
+	}
+	key, err := build.CacheKey(st.image, step.Cmd, args, files)
+	if err != nil {
+		return fail(err)
+	}
+	if id, ok := b.cache[key]; ok && !b.o.NoCache {
+		cfg, err := b.e.readBuildConfig(ctx, id)
+		if err == nil {
+			fmt.Fprintln(b.out, " ---> Using cache")
+			if _, ok := step.Cmd.(*instructions.CmdCommand); ok {
+				st.CmdSet = true
+			}
+			st.Config, st.image = *cfg, id
+			b.done(id, start)
+			return nil
+		}
+	}
+
+	var id string
+	switch c := step.Cmd.(type) {
+	case *instructions.RunCommand:
+		id, err = b.run(ctx, st, step, c)
+	case *instructions.CopyCommand, *instructions.AddCommand:
+		id, err = b.copy(ctx, st, step, cp)
+	case *instructions.WorkdirCommand:
+		id, err = b.workdir(ctx, st, step, c)
+	default:
+		next := st.StageState
+		next.Config = cloneConfig(&st.Config)
+		handled, aerr := next.ApplyConfig(step.Cmd)
+		if aerr != nil {
+			return fail(aerr)
+		}
+		if !handled {
+			return fail(fmt.Errorf("instruction %s is not supported", strings.ToUpper(step.Cmd.Name())))
+		}
+		build.AddHistory(&next.Config, step.Text, true, time.Now().UTC())
+		if id, err = b.e.commitImage(ctx, st.image, &next.Config, nil); err == nil {
+			st.StageState = next
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	parent := st.image
+	st.image = id
+	if err := b.remember(id, parent, key, step); err != nil {
+		return err
+	}
+	b.done(id, start)
+	return nil
+}
+
+func (b *builder) remember(id, parent, key string, step *build.Step) error {
+	// The parent lets `nook images` hide intermediate images, as Docker does.
+	info, _ := json.Marshal(map[string]any{"instruction": step.Text, "file": b.plan.File, "line": step.Line, "parent": parent})
+	if err := b.e.Store.SetImageBigData(id, cacheDataPrefix+key, info, nil); err != nil {
+		return fmt.Errorf("record build cache for %s: %w", shortID(id), err)
+	}
+	b.cache[key] = id
+	return nil
+}
+
+func cloneConfig(c *build.Image) build.Image {
+	var out build.Image
+	raw, _ := json.Marshal(c)
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
+// ensureImage makes sure the stage has an image to start a container from.
+func (b *builder) ensureImage(ctx context.Context, st *stageRun) error {
+	if st.image != "" {
+		return nil
+	}
+	cfg := cloneConfig(&st.Config)
+	id, err := b.e.commitImage(ctx, "", &cfg, nil)
+	if err != nil {
+		return err
+	}
+	st.image = id
+	return nil
+}
+
+// run executes a RUN step in a container made exactly as `nook run` makes one.
+func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand) (string, error) {
+	if err := b.ensureImage(ctx, st); err != nil {
+		return "", err
+	}
+	argv := build.RunArgs(&st.Config, c)
+	name := "nook-build-" + buildRandomHex(6)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	tail := &tailBuffer{max: 20}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(io.MultiWriter(b.out, tail), pr)
+	}()
+	noEntrypoint := ""
+	fmt.Fprintf(b.out, " ---> Running in %s\n", name)
+	code, runErr := b.e.Run(ctx, RunOptions{
+		Image: st.image, Args: argv, Entrypoint: &noEntrypoint, Env: st.Scope.RunEnv(st.Env()),
+		Name: name, Network: b.o.Network, Stdout: pw, Stderr: pw,
+	})
+	pw.Close()
+	wg.Wait()
+	pr.Close()
+	ctr, cerr := b.e.Store.Container(name)
+	if cerr == nil {
+		defer func() {
+			_, _ = b.e.Store.Unmount(ctr.ID, true)
+			_ = b.e.Store.DeleteContainer(ctr.ID)
+		}()
+	}
+	if runErr != nil {
+		return "", runErr
+	}
+	if code != 0 {
+		b.showTail(step, tail)
+		msg := fmt.Sprintf("RUN %s: the command returned exit status %d", strings.Join(argv, " "), code)
+		if b.e.IDMap.SingleID() {
+			msg += "; nook runs in single-ID mode (only root exists in the container), so programs that switch users or change file owners, such as apt-get, fail: ask an administrator for a subordinate ID range"
+		}
+		return "", b.plan.Errorf(step.Line, "%s", msg)
+	}
+	if cerr != nil {
+		return "", fmt.Errorf("find the build container %s: %w", name, cerr)
+	}
+	layer, err := b.diff(ctr.LayerID)
+	if err != nil {
+		return "", err
+	}
+	next := cloneConfig(&st.Config)
+	build.AddHistory(&next, step.Text, false, time.Now().UTC())
+	id, err := b.e.commitImage(ctx, st.image, &next, layer)
+	if err != nil {
+		return "", err
+	}
+	st.Config = next
+	return id, nil
+}
+
+func (b *builder) showTail(step *build.Step, t *tailBuffer) {
+	lines := t.lines()
+	if len(lines) == 0 {
+		fmt.Fprintf(b.o.Err, "%s:%d: %s printed nothing\n", b.plan.File, step.Line, step.Text)
+		return
+	}
+	fmt.Fprintf(b.o.Err, "%s:%d: %s failed; the last lines of its output:\n", b.plan.File, step.Line, step.Text)
+	for _, l := range lines {
+		fmt.Fprintf(b.o.Err, "  | %s\n", l)
+	}
+}
+
+// tailBuffer keeps the last lines written to it.
+type tailBuffer struct {
+	mu      sync.Mutex
+	max     int
+	partial []byte
+	done    []string
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			break
+		}
+		t.done = append(t.done, string(t.partial[:i]))
+		t.partial = t.partial[i+1:]
+		if len(t.done) > t.max {
+			t.done = t.done[len(t.done)-t.max:]
+		}
+	}
+	if len(t.partial) > 4096 {
+		t.partial = t.partial[len(t.partial)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := slices.Clone(t.done)
+	if len(t.partial) > 0 {
+		out = append(out, string(t.partial))
+	}
+	if len(out) > t.max {
+		out = out[len(out)-t.max:]
+	}
+	return out
+}
+
+func buildRandomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// mountArtifacts are files the container's init creates as mount points when the image lacks
+// them; their content is the host's, bind-mounted, so they never belong in a layer.
+var mountArtifacts = map[string]bool{"etc/hosts": true, "etc/hostname": true, "etc/resolv.conf": true}
+
+// diff stages a container layer's changes as an uncompressed tar in the build's temporary
+// directory, with its digest.
+func (b *builder) diff(layerID string) (*newLayer, error) {
+	none := archive.Uncompressed
+	rc, err := b.e.Store.Diff("", layerID, &storage.DiffOptions{Compression: &none})
+	if err != nil {
+		return nil, fmt.Errorf("read the container's changes: %w", err)
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(b.tmp, "layer-")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	tr := tar.NewReader(rc)
+	tw := tar.NewWriter(cw)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the container's changes: %w", err)
+		}
+		if mountArtifacts[strings.TrimPrefix(strings.TrimPrefix(hdr.Name, "./"), "/")] {
+			continue
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return nil, fmt.Errorf("read the container's changes: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return &newLayer{path: f.Name(), digest: digest.NewDigest(digest.SHA256, h), size: cw.n}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// workContainer is a container of the stage's image whose root filesystem the build writes
+// into directly (COPY, ADD, WORKDIR).
+type workContainer struct {
+	e      *Engine
+	id     string
+	layer  string
+	rootfs string
+}
+
+func (b *builder) newWorkContainer(st *stageRun) (*workContainer, error) {
+	ctr, err := b.e.Store.CreateContainer("", []string{"nook-build-" + buildRandomHex(6)}, st.image, "", `{"state":"created","name":"build"}`, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create build container: %w", err)
+	}
+	w := &workContainer{e: b.e, id: ctr.ID, layer: ctr.LayerID}
+	if w.rootfs, err = b.e.Store.Mount(ctr.ID, ""); err != nil {
+		w.remove()
+		return nil, fmt.Errorf("mount build container (%s): %w", b.e.Rootfs.Mode, err)
+	}
+	return w, nil
+}
+
+func (w *workContainer) unmount() { _, _ = w.e.Store.Unmount(w.id, true) }
+
+func (w *workContainer) remove() {
+	w.unmount()
+	_ = w.e.Store.DeleteContainer(w.id)
+}
+
+// workdir applies WORKDIR and creates the directory when the image lacks it.
+func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c *instructions.WorkdirCommand) (string, error) {
+	next := st.StageState
+	next.Config = cloneConfig(&st.Config)
+	if _, err := next.ApplyConfig(c); err != nil {
+		return "", err
+	}
+	var layer *newLayer
+	w, err := b.newWorkContainer(st)
+	if err != nil {
+		return "", err
+	}
+	defer w.remove()
+	created, err := mkdirInRoot(w.rootfs, next.Config.Config.WorkingDir, 0, 0)
+	if err != nil {
+		return "", err
+	}
+	if created {
+		w.unmount()
+		if layer, err = b.diff(w.layer); err != nil {
+			return "", err
+		}
+	}
+	build.AddHistory(&next.Config, step.Text, layer == nil, time.Now().UTC())
+	id, err := b.e.commitImage(ctx, st.image, &next.Config, layer)
+	if err != nil {
+		return "", err
+	}
+	st.StageState = next
+	return id, nil
+}
+
+// fileMode parses --chmod.
+func fileMode(s string) (*fs.FileMode, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var m uint32
+	if _, err := fmt.Sscanf(s, "%o", &m); err != nil || m > 0o7777 || strings.Trim(s, "01234567") != "" {
+		return nil, fmt.Errorf("invalid --chmod=%s: give an octal mode such as 0755", s)
+	}
+	fm := fs.FileMode(m)
+	return &fm, nil
+}
