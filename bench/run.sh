@@ -127,4 +127,16 @@ else
 	echo "bench: no results were produced" >&2
 	[[ $rc -ne 0 ]] || rc=1
 fi
+
+# Pull of a ~170 MB image from a local registry and load of the same archive (bench/pull.sh).
+bash "$bench_dir/pull.sh" || rc=$?
+
+# nook build cold and fully cached, and a RUN step against nook run (bench/build.sh).
+bash "$bench_dir/build.sh" || rc=$?
+
+# run -d + stop + rm cycle time and the memory an idle detached container adds (bench/lifecycle.sh).
+bash "$bench_dir/lifecycle.sh" || rc=$?
+
+# Network throughput: container→host and host→published port per backend (bench/net.sh).
+bash "$bench_dir/net.sh" || rc=$?
 exit "$rc"

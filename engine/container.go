@@ -13,13 +13,17 @@ import (
 	"time"
 
 	"go.podman.io/storage"
+
+	"github.com/nook-containers/nook/cgroups"
+	"github.com/nook-containers/nook/monitor"
 )
 
 // Container states, as Docker names them.
 const (
-	StateCreated = "created"
-	StateRunning = "running"
-	StateExited  = "exited"
+	StateCreated    = "created"
+	StateRunning    = "running"
+	StateRestarting = "restarting" // between two runs of its restart policy
+	StateExited     = "exited"
 )
 
 // Record is what nook keeps about a container, in the store's metadata field.
@@ -35,12 +39,23 @@ type Record struct {
 	Pid        int       `json:"pid,omitempty"`        // the engine that watches it
 	PidStart   string    `json:"pidStart,omitempty"`   // that process's start time, against pid reuse
 	AutoRemove bool      `json:"autoRemove,omitempty"` // --rm
+
+	// What `nook start` needs to start it again (absent in records of older nooks).
+	Env        []string    `json:"env,omitempty"`     // the merged environment
+	Options    *RunOptions `json:"options,omitempty"` // the create/run flags
+	Net        *network    `json:"network,omitempty"` // the network, with the host ports chosen
+	StopSignal string      `json:"stopSignal,omitempty"`
 }
+
+// Active reports whether the container runs or is about to run again (restart policy).
+func (c *Container) Active() bool { return c.State == StateRunning || c.State == StateRestarting }
 
 // Container is a record with its store identity.
 type Container struct {
-	ID      string
-	ImageID string
+	ID       string
+	ImageID  string
+	InitPid  int // the container's PID 1 as the host sees it, while it runs
+	Restarts int
 	Record
 }
 
@@ -52,13 +67,50 @@ func (e *Engine) loadRecord(c *storage.Container) Container {
 	if len(c.Names) > 0 {
 		ct.Name = c.Names[0]
 	}
-	// A "running" container whose engine is gone (killed, or the machine rebooted) has exited:
-	// report the truth, never a ghost.
-	if ct.State == StateRunning && !processAlive(ct.Pid, ct.PidStart) {
-		ct.State = StateExited
-		ct.ExitCode = 137
-	}
+	e.applyState(&ct)
 	return ct
+}
+
+// stateOf reads a container's state file (nil when there is none).
+func (e *Engine) stateOf(id string) *monitor.State {
+	dir, err := e.Store.ContainerRunDirectory(id)
+	if err != nil {
+		return nil
+	}
+	st, _ := monitor.ReadState(dir)
+	return st
+}
+
+// applyState sets the container's live state from its state file, which the process watching
+// it keeps in the run root. A "running" container whose watcher is gone (killed, or the
+// machine rebooted and the run root is empty) has exited: report the truth, never a ghost.
+func (e *Engine) applyState(ct *Container) {
+	st := e.stateOf(ct.ID)
+	if st == nil {
+		if ct.State == StateRunning && !processAlive(ct.Pid, ct.PidStart) {
+			ct.State, ct.ExitCode = StateExited, 137
+		}
+		return
+	}
+	ct.Restarts = st.Restarts
+	if !st.Started.IsZero() {
+		ct.Started = st.Started
+	}
+	switch {
+	case st.Status == monitor.StatusRunning && st.MonitorAlive():
+		ct.State, ct.InitPid = StateRunning, st.Pid
+	case st.Status == monitor.StatusRestarting && st.MonitorAlive():
+		ct.State, ct.ExitCode, ct.Finished = StateRestarting, st.ExitCode, st.Finished
+	case st.Status == monitor.StatusRestarting:
+		ct.State, ct.ExitCode, ct.Finished = StateExited, st.ExitCode, st.Finished
+	case st.Status == monitor.StatusRunning:
+		ct.State, ct.ExitCode = StateExited, 137
+		if ct.Finished.IsZero() || ct.Finished.Before(ct.Started) {
+			ct.Finished = ct.Started
+		}
+	default:
+		ct.State, ct.ExitCode, ct.Finished = StateExited, st.ExitCode, st.Finished
+	}
 }
 
 func (e *Engine) saveRecord(id string, r *Record) error {
@@ -110,17 +162,41 @@ func (e *Engine) FindContainer(ref string) (*Container, error) {
 	return nil, fmt.Errorf("container ID prefix %s is ambiguous (%d containers): give more characters", ref, len(match))
 }
 
-// RemoveContainer removes a container and its layer. A running one needs force, which kills it.
+// RemoveContainer removes a container, its layer and its log. A running one needs force,
+// which kills it first.
 func (e *Engine) RemoveContainer(ref string, force bool) error {
 	c, err := e.FindContainer(ref)
 	if err != nil {
 		return err
 	}
-	if c.State == StateRunning {
+	if c.Active() {
 		if !force {
 			return fmt.Errorf("container %s is running: stop it first, or use --force", ref)
 		}
-		_ = syscall.Kill(c.Pid, syscall.SIGKILL)
+		conn, err := e.signalContainer(c, syscall.SIGKILL, true)
+		if err == nil {
+			e.waitGone(c, conn, 30*time.Second)
+			if conn != nil {
+				conn.Close()
+			}
+		}
+	} else if st := e.stateOf(c.ID); st.MonitorAlive() {
+		// Ended, and its monitor is cleaning up: let it finish.
+		conn, _ := e.dialMonitor(c)
+		e.waitGone(c, conn, 30*time.Second)
+		if conn != nil {
+			conn.Close()
+		}
+	}
+	unlock, err := e.lockContainer(c.ID)
+	if err == nil {
+		defer unlock()
+	}
+	if _, err := e.Store.Container(c.ID); err != nil {
+		return nil // removed meanwhile (by its --rm cleanup)
+	}
+	if d := e.cgroups(); d.Usable() {
+		_ = (&cgroups.Cgroup{Path: cgroups.PathFor(d, c.ID)}).Destroy()
 	}
 	if _, err := e.Store.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
 		// A mount made in another nook's namespace is gone with it; the record may still say so.

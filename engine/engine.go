@@ -49,6 +49,7 @@ func Open(o Options) (*Engine, error) {
 	if !userns.InEngine() {
 		return nil, fmt.Errorf("internal error: the store is opened outside nook's user namespace")
 	}
+	userns.ClaimControl() // before any helper is started: none must inherit the CLI's pipe
 	e := &Engine{Paths: o.Paths, IDMap: idmapFromEnv()}
 	rt, err := userns.RuntimePath()
 	if err != nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -144,7 +145,17 @@ func (e *Engine) Import(ctx context.Context, o ImportOptions) (string, error) {
 			return "", err
 		}
 	}
-	dest, err := istorage.Transport.NewStoreReference(e.Store, named, "")
+	// The storage transport needs a name or an ID to write to: an unnamed import goes in under a
+	// unique temporary name, removed at the end (the image is then dangling, as with Docker).
+	destName := named
+	if destName == nil {
+		tmpName, err := reference.ParseNormalizedNamed(fmt.Sprintf("localhost/nook-import-%d-%d:latest", os.Getpid(), time.Now().UnixNano()))
+		if err != nil {
+			return "", err
+		}
+		destName = tmpName
+	}
+	dest, err := istorage.Transport.NewStoreReference(e.Store, destName, "")
 	if err != nil {
 		return "", err
 	}
@@ -153,6 +164,11 @@ func (e *Engine) Import(ctx context.Context, o ImportOptions) (string, error) {
 		return "", err
 	}
 	defer pc.Destroy()
+	done, err := e.beginImageWrite()
+	if err != nil {
+		return "", err
+	}
+	defer done()
 	manifest, err := copy.Image(ctx, pc, dest, src, &copy.Options{})
 	if err != nil {
 		return "", fmt.Errorf("import %s: %w", o.Source, err)
@@ -160,6 +176,11 @@ func (e *Engine) Import(ctx context.Context, o ImportOptions) (string, error) {
 	img, err := e.imageByManifest(manifest)
 	if err != nil {
 		return "", err
+	}
+	if named == nil {
+		if err := e.Store.RemoveNames(img.ID, []string{destName.String()}); err != nil {
+			return "", err
+		}
 	}
 	return img.ID, nil
 }
@@ -221,14 +242,22 @@ type ImageSummary struct {
 }
 
 // Images lists local images, one row per name (an unnamed image gets one <none> row),
-// newest first.
-func (e *Engine) Images() ([]ImageSummary, error) {
+// newest first. Without all, intermediate images — unnamed results of build steps that a later
+// step built on — are left out, as Docker does.
+func (e *Engine) Images(all bool) ([]ImageSummary, error) {
 	imgs, err := e.Store.Images()
 	if err != nil {
 		return nil, err
 	}
+	parents := map[string]bool{}
+	if !all {
+		parents = e.buildParents(imgs)
+	}
 	var out []ImageSummary
 	for _, img := range imgs {
+		if len(img.Names) == 0 && parents[img.ID] {
+			continue
+		}
 		size, err := e.Store.ImageSize(img.ID)
 		if err != nil {
 			size = -1
@@ -299,4 +328,28 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// buildParents returns the IDs of images that a build step built on, read from the build
+// cache markers (engine/build.go).
+func (e *Engine) buildParents(imgs []storage.Image) map[string]bool {
+	parents := map[string]bool{}
+	for _, img := range imgs {
+		for _, n := range img.BigDataNames {
+			if !strings.HasPrefix(n, cacheDataPrefix) {
+				continue
+			}
+			b, err := e.Store.ImageBigData(img.ID, n)
+			if err != nil {
+				continue
+			}
+			var info struct {
+				Parent string `json:"parent"`
+			}
+			if json.Unmarshal(b, &info) == nil && info.Parent != "" {
+				parents[info.Parent] = true
+			}
+		}
+	}
+	return parents
 }

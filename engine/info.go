@@ -3,11 +3,11 @@ package engine
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/overlay"
+	"github.com/nook-containers/nook/slirp"
 )
 
 // Info describes how nook runs containers on this host.
@@ -40,8 +40,24 @@ func (e *Engine) Info() Info {
 		Kernel: unix.ByteSliceToString(uts.Release[:]),
 		User:   fmt.Sprintf("uid %s, gid %s", os.Getenv("_CONTAINERS_ROOTLESS_UID"), os.Getenv("_CONTAINERS_ROOTLESS_GID")),
 		IDMap:  e.IDMap, Driver: e.Driver, Rootfs: e.Rootfs, Paths: e.Paths,
-		Network: []string{"none", "host"},
+		Network: []string{NetNone, NetHost},
 		Cgroups: cgroupInfo(),
+	}
+	def := NetNone
+	if _, err := slirp.Available(); err == nil {
+		in.Network = append(in.Network, NetSlirp)
+		def = NetSlirp
+	} else {
+		in.NetworkNotes = append(in.NetworkNotes, "slirp4netns: not usable: "+err.Error())
+	}
+	if _, err := slirp.PastaAvailable(); err == nil {
+		in.Network = append(in.Network, NetPasta)
+	} else {
+		in.NetworkNotes = append(in.NetworkNotes, "pasta: not usable: "+err.Error())
+	}
+	in.NetworkNotes = append(in.NetworkNotes, "default: "+def)
+	if def == NetSlirp {
+		in.NetworkNotes = append(in.NetworkNotes, "published ports (slirp4netns): nook's forwarder (port_handler=builtin); the container sees connections from 127.0.0.1")
 	}
 	if imgs, err := e.Store.Images(); err == nil {
 		in.Images = len(imgs)
@@ -53,21 +69,6 @@ func (e *Engine) Info() Info {
 }
 
 func cgroupInfo() CgroupInfo {
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-		ci := CgroupInfo{Version: "v2"}
-		// What the user may use is what its own cgroup's parent delegates to it.
-		b, _ := os.ReadFile("/proc/self/cgroup")
-		path := strings.TrimPrefix(strings.TrimSpace(string(b)), "0::")
-		if c, err := os.ReadFile("/sys/fs/cgroup" + path + "/cgroup.controllers"); err == nil && unix.Access("/sys/fs/cgroup"+path, unix.W_OK) == nil {
-			ci.Controllers = strings.Fields(string(c))
-		} else {
-			ci.Note = "this cgroup is not delegated to the user: limits (--memory, --cpus, --pids-limit) need a systemd user session (systemd-run --user --scope)"
-		}
-		return ci
-	}
-	if err := unix.Statfs("/sys/fs/cgroup/unified", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-		return CgroupInfo{Version: "hybrid", Note: "cgroup v1 controllers with an empty v2 hierarchy: cgroup limits need a cgroup v2 host with delegation"}
-	}
-	return CgroupInfo{Version: "v1", Note: "cgroup v1 cannot be delegated to an unprivileged user: cgroup limits need a cgroup v2 host"}
+	d := hostCgroups()
+	return CgroupInfo{Version: d.Version, Controllers: d.Controllers, Note: d.Reason}
 }

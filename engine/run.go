@@ -2,24 +2,22 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/nook-containers/nook/runtime"
-	"github.com/nook-containers/nook/spec"
+	"github.com/nook-containers/nook/monitor"
+	"github.com/nook-containers/nook/slirp"
 )
 
 // RunOptions are `nook run`'s settings.
@@ -33,13 +31,19 @@ type RunOptions struct {
 	Workdir     string
 	Hostname    string
 	Name        string
-	Network     string // none, host
+	Network     string   // "" (the default: slirp4netns where it works, else none), none, host, slirp4netns[:OPTIONS]
+	Publish     []string // -p: [[IP:][HOST_PORT]:]CONTAINER_PORT[/PROTO]
+	PublishAll  bool     // -P: the image's exposed ports, on free host ports
 	Remove      bool
 	Interactive bool
 	TTY         bool
-	Stdin       *os.File
-	Stdout      *os.File
-	Stderr      *os.File
+	Detach      bool     // -d: start it with a monitor and return (lifecycle.go)
+	Restart     string   // --restart no|always|unless-stopped|on-failure[:N]
+	Stdin       *os.File `json:"-"`
+	Stdout      *os.File `json:"-"`
+	Stderr      *os.File `json:"-"`
+
+	LimitOptions // capabilities, seccomp, mounts, rlimits, cgroup limits (limits.go)
 }
 
 // ExitError carries a status for the CLI to exit with, after printing the message (if any).
@@ -54,51 +58,26 @@ func (e *ExitError) Unwrap() error { return e.Err }
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // Run creates a container from an image, runs it in the foreground and returns its exit status.
+// The engine watches the container itself, with the start path a detached container's monitor
+// uses (monitor.StartInit); `nook run -d` is RunDetached (lifecycle.go).
 func (e *Engine) Run(ctx context.Context, o RunOptions) (int, error) {
-	img, err := e.FindImage(o.Image)
+	if o.TTY && o.Interactive {
+		// An interactive terminal can be detached from (Ctrl-P Ctrl-Q): a monitor watches it.
+		return e.runAttached(ctx, o)
+	}
+	id, rec, cfg, err := e.create(ctx, o)
 	if err != nil {
 		return 125, err
 	}
-	cfg, err := e.ImageConfig(ctx, img)
-	if err != nil {
-		return 125, err
-	}
-	args := commandLine(cfg.Config, o.Entrypoint, o.Args)
-	if len(args) == 0 {
-		return 125, fmt.Errorf("no command specified: give one after the image name (%s has no Entrypoint or Cmd)", o.Image)
-	}
-	switch o.Network {
-	case "", "none", "host":
-	default:
-		return 125, fmt.Errorf("network %q is not supported: use none or host", o.Network)
-	}
-	env, err := mergeEnv(cfg.Config.Env, o.EnvFiles, o.Env)
-	if err != nil {
-		return 125, err
-	}
-	name := o.Name
-	if name == "" {
-		name = e.randomName()
-	} else if !validName.MatchString(name) {
-		return 125, fmt.Errorf("invalid container name %q: use letters, digits, _ . and -", name)
-	}
-	rec := Record{Name: name, Image: o.Image, Command: args, Created: time.Now().UTC(), State: StateCreated, AutoRemove: o.Remove}
-	meta, _ := json.Marshal(&rec)
-	ctr, err := e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), nil)
-	if err != nil {
-		if strings.Contains(err.Error(), "name is already in use") {
-			return 125, fmt.Errorf("the container name %q is already in use: remove that container (nook rm %s) or choose another name", name, name)
-		}
-		return 125, fmt.Errorf("create container: %w", err)
-	}
-	id := ctr.ID
 	cleanup := func() {
-		_, _ = e.Store.Unmount(id, true)
+		// Deleting a container unmounts its layer too: one store transaction, not two.
 		if o.Remove {
 			_ = e.Store.DeleteContainer(id)
+			return
 		}
+		_, _ = e.Store.Unmount(id, true)
 	}
-	code, err := e.runContainer(ctx, id, &rec, cfg, args, env, o)
+	code, err := e.runContainer(ctx, id, rec, cfg, o)
 	if err != nil && rec.State == StateCreated {
 		// Never started: nothing of it is worth keeping.
 		o.Remove = true
@@ -107,153 +86,103 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (int, error) {
 	return code, err
 }
 
-func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *imgspecv1.Image, args, env []string, o RunOptions) (int, error) {
-	rootfs, err := e.Store.Mount(id, "")
-	if err != nil {
-		return 125, fmt.Errorf("mount container rootfs (%s): %w", e.Rootfs.Mode, err)
+func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *imgspecv1.Image, o RunOptions) (int, error) {
+	if err := armParentDeath(); err != nil {
+		return 125, err
 	}
-	rundir, err := e.Store.ContainerRunDirectory(id)
+	b, err := e.prepare(id, rec, cfg, []*os.File{o.Stdin, o.Stdout})
 	if err != nil {
 		return 125, err
 	}
-	hostname := o.Hostname
-	if hostname == "" {
-		hostname = id[:12]
-		if o.Network == "host" {
-			hostname, _ = os.Hostname()
-		}
-	}
-	files, err := writeEtcFiles(rundir, hostname, o.Network)
-	if err != nil {
-		return 125, err
-	}
-	env = setEnv(env, "HOSTNAME="+hostname)
-	if o.TTY {
-		env = setEnv(env, "TERM=xterm")
-	}
-	user := o.User
-	if user == "" {
-		user = cfg.Config.User
-	}
-	cwd := o.Workdir
-	if cwd == "" {
-		cwd = cfg.Config.WorkingDir
-	}
-	netns := "none"
-	if o.Network == "host" {
-		netns = "host"
-	}
-	s, err := spec.New(spec.Options{
-		Args: args, Env: env, Cwd: cwd, User: user, Rootfs: rootfs, Hostname: hostname,
-		Terminal: o.TTY, NetworkNS: netns,
-		HostsFile: files.hosts, HostnameFile: files.hostname, ResolvConf: files.resolv,
-	})
-	if err != nil {
-		return 125, err
-	}
-	if o.TTY {
-		// The init sizes the terminal before the payload starts, so the first `stty size` is right.
-		for _, f := range []*os.File{o.Stdin, o.Stdout} {
-			if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
-				s.Process.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
-				break
-			}
-		}
-	}
-	config := filepath.Join(rundir, "config.json")
-	b, err := json.Marshal(s)
-	if err != nil {
-		return 125, err
-	}
-	if err := os.WriteFile(config, b, 0o600); err != nil {
-		return 125, fmt.Errorf("write container config: %w", err)
-	}
-
-	engineEnd, initEnd, err := runtime.SocketPair()
-	if err != nil {
-		return 125, err
-	}
-	defer engineEnd.Close()
-	cmd := exec.Command(e.runtime, "init", config)
-	cmd.Args[0] = "nook-init"
-	cmd.Env = []string{}
-	cmd.ExtraFiles = []*os.File{initEnd}
-	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
-	if o.Interactive && !o.TTY {
-		cmd.Stdin = o.Stdin
-	}
-	flags := unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP
-	if o.Network != "host" {
-		flags |= unix.CLONE_NEWNET
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: syscall.SIGKILL}
+	defer b.close()
+	defer func() { _ = b.cg.Destroy() }()
 
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs)
 	defer signal.Stop(sigs)
 
-	if err := cmd.Start(); err != nil {
-		initEnd.Close()
-		return 125, fmt.Errorf("start container init: %w", err)
+	// The init and slirp4netns get SIGKILL as parent-death signal, which the kernel sends when
+	// the thread that forked them ends: keep this one until they are gone.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	var stdin *os.File
+	if o.Interactive && !o.TTY {
+		stdin = o.Stdin
 	}
-	initEnd.Close()
-	pid := cmd.Process.Pid
-	rec.State, rec.Started, rec.Pid = StateRunning, time.Now().UTC(), os.Getpid()
-	rec.PidStart, _ = processStart(os.Getpid())
-	_ = e.saveRecord(id, rec)
-
-	done := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(done) }()
-
-	var console *consoleProxy
-	startErr := func() error {
-		if err := runtime.Send(engineEnd, runtime.Message{Type: runtime.MsgGo}, nil); err != nil {
-			return fmt.Errorf("start container: %w", err)
-		}
-		for {
-			m, fd, err := runtime.Recv(engineEnd)
-			if errors.Is(err, runtime.ErrEOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			switch m.Type {
-			case runtime.MsgConsole:
-				if fd == nil {
-					return errors.New("container init sent no terminal")
+	saved := make(chan struct{})
+	var net *slirp.Network
+	state := monitor.State{MonitorPid: os.Getpid()}
+	state.MonitorStart, _ = processStart(os.Getpid())
+	in, startErr := monitor.StartInit(monitor.InitOptions{
+		Runtime: e.runtime, Config: b.config, HostNetwork: b.nw.Mode == NetHost,
+		Stdin: stdin, Stdout: o.Stdout, Stderr: o.Stderr, Cgroup: b.cgDir,
+		BeforeGo: func(pid int) error {
+			if b.nw.slirpConfig() != nil {
+				n, err := startSlirp(ctx, pid, b.rundir, b.nw)
+				if err != nil {
+					return err
 				}
-				console = startConsole(fd, o)
-			case runtime.MsgError:
-				return &ExitError{Code: m.Code, Err: errors.New(m.Message)}
+				net = n
+			}
+			rec.State, rec.Started, rec.Pid = StateRunning, time.Now().UTC(), os.Getpid()
+			rec.PidStart = state.MonitorStart
+			state.Status, state.Pid, state.Started = monitor.StatusRunning, pid, rec.Started
+			// The record is written while the init sets the container up, not before it may start.
+			running, st := *rec, state
+			go func() {
+				_ = monitor.WriteState(b.rundir, &st)
+				_ = e.saveRecord(id, &running)
+				close(saved)
+			}()
+			return nil
+		},
+	})
+	if net != nil {
+		defer net.Close() // the network lives as long as the container
+	}
+	code := 125
+	if startErr != nil {
+		var se *monitor.StartError
+		if errors.As(startErr, &se) {
+			code = se.Code
+			startErr = &ExitError{Code: se.Code, Err: errors.New(se.Msg)}
+		}
+	} else {
+		var console *consoleProxy
+		if in.Console != nil {
+			console = startConsole(in.Console, o)
+		}
+		done := make(chan int, 1)
+		go func() { done <- in.Wait() }()
+	wait:
+		for {
+			select {
+			case s := <-sigs:
+				sig, ok := s.(syscall.Signal)
+				if !ok || sig == syscall.SIGCHLD || sig == syscall.SIGURG || sig == syscall.SIGPIPE {
+					continue
+				}
+				if sig == syscall.SIGWINCH {
+					console.resize()
+					continue
+				}
+				_ = in.Signal(sig)
+			case code = <-done:
+				break wait
 			}
 		}
-	}()
-
-	for {
-		select {
-		case s := <-sigs:
-			sig, ok := s.(syscall.Signal)
-			if !ok || sig == syscall.SIGCHLD || sig == syscall.SIGURG || sig == syscall.SIGPIPE {
-				continue
-			}
-			if sig == syscall.SIGWINCH {
-				console.resize()
-				continue
-			}
-			_ = syscall.Kill(pid, sig)
-			continue
-		case <-done:
+		if console != nil {
+			console.finish()
 		}
-		break
 	}
-	if console != nil {
-		console.finish()
+	if rec.State != StateRunning {
+		return 125, startErr
 	}
-	code := statusOf(cmd.ProcessState, waitErr)
+	<-saved // the "running" record must not land after the "exited" one
 	rec.State, rec.Finished, rec.ExitCode = StateExited, time.Now().UTC(), code
+	state.Status, state.Finished, state.ExitCode = monitor.StatusExited, rec.Finished, code
 	if !o.Remove {
+		_ = monitor.WriteState(b.rundir, &state)
 		_ = e.saveRecord(id, rec)
 	}
 	if startErr != nil {
@@ -264,6 +193,23 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 		return 125, startErr
 	}
 	return code, nil
+}
+
+// parentAtStart is the nook CLI that started this engine, read as early as the package allows.
+var parentAtStart = os.Getppid()
+
+// armParentDeath makes the engine die with the nook CLI, and so the container's init and
+// slirp4netns with it (their parent-death signal is the engine's death). The CLI sets SIGKILL
+// as the shim's parent-death signal, but the kernel clears it when the shim execs the engine,
+// which gains capabilities as root of the user namespace (prctl(2), PR_SET_PDEATHSIG).
+func armParentDeath() error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("set the engine's parent-death signal: %w", err)
+	}
+	if os.Getppid() != parentAtStart {
+		return errors.New("the nook command that started this engine has exited")
+	}
+	return nil
 }
 
 func statusOf(ps *os.ProcessState, err error) int {
@@ -346,15 +292,19 @@ type etcFiles struct{ hosts, hostname, resolv string }
 // run directory; they are bind-mounted over the image's.
 func writeEtcFiles(dir, hostname, network string) (etcFiles, error) {
 	f := etcFiles{hosts: filepath.Join(dir, "hosts"), hostname: filepath.Join(dir, "hostname"), resolv: filepath.Join(dir, "resolv.conf")}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n"
-	if network == "host" {
+	self := "127.0.1.1"
+	if network == NetSlirp {
+		self = slirp.GuestIP
+	}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + self + "\t" + hostname + "\n"
+	if network == NetHost {
 		if b, err := os.ReadFile("/etc/hosts"); err == nil {
 			hosts = string(b)
 		}
 	}
-	resolv := "nameserver 10.0.2.3\n"
+	resolv := "nameserver " + slirp.DNSIP + "\n"
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-		resolv = resolvForContainer(string(b), network == "host")
+		resolv = resolvForContainer(string(b), network)
 	}
 	for path, content := range map[string]string{f.hosts: hosts, f.hostname: hostname + "\n", f.resolv: resolv} {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -365,15 +315,20 @@ func writeEtcFiles(dir, hostname, network string) (etcFiles, error) {
 }
 
 // resolvForContainer drops loopback name servers, which are the host's own and unreachable
-// from a container's network namespace (Docker does the same).
-func resolvForContainer(host string, hostNet bool) string {
-	if hostNet {
+// from a container's network namespace (Docker does the same). With slirp4netns the only name
+// server is slirp4netns' own, which forwards queries to the host's.
+func resolvForContainer(host string, network string) string {
+	if network == NetHost {
 		return host
 	}
 	var b strings.Builder
+	dns := containerDNS(network)
+	if dns != "" {
+		b.WriteString("nameserver " + dns + "\n")
+	}
 	for _, line := range strings.Split(host, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "nameserver" && (strings.HasPrefix(f[1], "127.") || f[1] == "::1") {
+		if len(f) >= 2 && f[0] == "nameserver" && (dns != "" || strings.HasPrefix(f[1], "127.") || f[1] == "::1") {
 			continue
 		}
 		if line != "" {

@@ -46,10 +46,10 @@ func TestMergeEnv(t *testing.T) {
 func TestResolvForContainer(t *testing.T) {
 	host := "search lan\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nnameserver ::1\noptions edns0\n"
 	want := "search lan\nnameserver 192.0.2.1\noptions edns0\n"
-	if got := resolvForContainer(host, false); got != want {
+	if got := resolvForContainer(host, NetNone); got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if got := resolvForContainer(host, true); got != host {
+	if got := resolvForContainer(host, NetHost); got != host {
 		t.Fatalf("host network must keep the host's file, got %q", got)
 	}
 }

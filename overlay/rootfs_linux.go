@@ -241,6 +241,15 @@ func mountEntry(root *os.File, m specs.Mount) error {
 	if err != nil {
 		return fmt.Errorf("mount %s: target: %w", m.Destination, err)
 	}
+	// A target that resolves to the root itself (a symlink to "/" planted
+	// in the image or a volume) would hide the whole root filesystem.
+	if same, err := sameFile(root, target); err != nil || same {
+		target.Close()
+		if err == nil {
+			err = errors.New("it resolves to the container's root (through a symlink?): refusing to mount over it")
+		}
+		return fmt.Errorf("mount %s: target: %w", m.Destination, err)
+	}
 	err = mountOnFd(m, o, target, bind)
 	target.Close()
 	if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) {
@@ -256,6 +265,17 @@ func mountEntry(root *os.File, m specs.Mount) error {
 		target.Close()
 	}
 	return err
+}
+
+func sameFile(a, b *os.File) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Fstat(int(a.Fd()), &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Fstat(int(b.Fd()), &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
 }
 
 func mountOnFd(m specs.Mount, o mountOpts, target *os.File, bind bool) error {

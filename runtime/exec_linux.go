@@ -24,7 +24,8 @@ import (
 // permitted set survives, then permitted/effective/inheritable and ambient.
 // The parent-death signal is cleared by the kernel on a credential change
 // (commit_creds), so it is armed again afterwards. no_new_privs comes last
-// before the exec. Every descriptor above 2 is marked close-on-exec except
+// before the exec, then the seccomp filter (before the credential change
+// instead when no_new_privs is off: see below). Every descriptor above 2 is marked close-on-exec except
 // keep.
 func Exec(s *specs.Spec, keep ...int) error {
 	// Capability sets, keepcaps, no_new_privs and the parent-death signal
@@ -47,6 +48,24 @@ func Exec(s *specs.Spec, keep ...int) error {
 	path, err := lookPath("/", p.Args[0], pathFromEnv(p.Env))
 	if err != nil {
 		return err
+	}
+
+	// Compiled before anything is dropped, so that a bad profile is
+	// reported as nook's error (125), not as the payload's.
+	var filter *SeccompProgram
+	if s.Linux != nil && s.Linux.Seccomp != nil {
+		if filter, err = CompileSeccomp(s.Linux.Seccomp); err != nil {
+			return fmt.Errorf("seccomp: %w", err)
+		}
+	}
+	// Without no_new_privs a filter can only be loaded with CAP_SYS_ADMIN:
+	// load it now, before the capabilities go, as runc does; it must then
+	// allow the set-up's own system calls (Docker's profile does).
+	if filter != nil && !p.NoNewPrivileges {
+		if err := LoadSeccomp(filter); err != nil {
+			return err
+		}
+		filter = nil
 	}
 
 	last := lastCap()
@@ -84,6 +103,11 @@ func Exec(s *specs.Spec, keep ...int) error {
 		}
 	}
 	if err := closeExtraFds(keep); err != nil {
+		return err
+	}
+	// Seccomp last, as runc: the fewer system calls made under the
+	// filter, the fewer a profile has to allow for nook's sake.
+	if err := LoadSeccomp(filter); err != nil {
 		return err
 	}
 	err = unix.Exec(path, p.Args, p.Env)

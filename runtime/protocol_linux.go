@@ -5,9 +5,10 @@ package runtime
 //	engine                                   init (nook-runtime init, PID 1 of the new namespaces)
 //	──────                                   ────
 //	clone(NEWPID|NEWNS|NEWUTS|NEWIPC|
-//	      NEWNET|NEWCGROUP) ───────────────► read spec; wait for "go"
+//	      NEWNET), into its cgroup ────────► read spec; wait for "go"
 //	(network set up against the init's pid)
-//	send {go} ─────────────────────────────► hostname, rlimits, setsid, rootfs, pivot_root
+//	send {go} ─────────────────────────────► unshare(NEWCGROUP), hostname, rlimits, setsid,
+//	                                         rootfs, pivot_root
 //	                                         terminal: send {console} + master fd (SCM_RIGHTS)
 //	recv ◄───────────────────────────────── either {error, code} and exit(code),
 //	                                         or execve(payload): the CLOEXEC socket closes,

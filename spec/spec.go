@@ -34,8 +34,22 @@ type Options struct {
 	HostsFile, HostnameFile, ResolvConf string
 
 	CapAdd, CapDrop []string // "NET_ADMIN", "CAP_NET_ADMIN" or "ALL"
-	Privileged      bool     // every capability, nothing masked, /sys writable
+	Privileged      bool     // every capability, nothing masked, /sys writable, no seccomp
 	ReadOnly        bool     // a read-only root filesystem
+
+	// Rlimits replace the defaults of the same type (RLIMIT_NOFILE's).
+	Rlimits []specs.POSIXRlimit
+	// Mounts are the user's (-v, --mount, --tmpfs), mounted after the
+	// defaults, parents before children.
+	Mounts []specs.Mount
+	// Seccomp is "" for Docker's default profile, "unconfined" for none,
+	// or the JSON text of a profile (Docker's format or the OCI one).
+	Seccomp string
+	// NoNewPrivileges false lets setuid programs gain privileges; nil
+	// means true, nook's default.
+	NoNewPrivileges *bool
+	// Resources are the cgroup limits, for the engine to apply.
+	Resources *specs.LinuxResources
 }
 
 // DefaultPath is PATH when neither the image nor the user sets it.
@@ -100,7 +114,7 @@ func New(o Options) (*specs.Spec, error) {
 	g.SetProcessArgs(o.Args)
 	g.SetProcessCwd(filepath.Clean(cwd))
 	g.SetProcessTerminal(o.Terminal)
-	g.SetProcessNoNewPrivileges(true)
+	g.SetProcessNoNewPrivileges(o.NoNewPrivileges == nil || *o.NoNewPrivileges)
 
 	uid, gid, groups, home, err := ResolveUser(o.Rootfs, o.User)
 	if err != nil {
@@ -133,6 +147,9 @@ func New(o Options) (*specs.Spec, error) {
 	}
 	hard, soft := nofileLimits(nofile.Max)
 	g.AddProcessRlimits("RLIMIT_NOFILE", hard, soft)
+	for _, r := range o.Rlimits {
+		g.AddProcessRlimits(r.Type, r.Hard, r.Soft) // replaces one of the same type
+	}
 
 	g.ClearLinuxNamespaces()
 	for _, ns := range []string{"pid", "mount", "uts", "ipc"} {
@@ -163,9 +180,15 @@ func New(o Options) (*specs.Spec, error) {
 	for _, m := range mounts(o, hostNet) {
 		g.AddMount(m)
 	}
+	for _, m := range userMounts(o.Mounts) {
+		g.AddMount(m)
+	}
 
-	g.Config.Linux.Resources = nil // no cgroup limits asked
-	g.Config.Linux.Seccomp = nil   // applied by nothing yet: do not pretend
+	g.Config.Linux.Resources = o.Resources
+	g.Config.Linux.Seccomp, err = seccompProfile(o, g.Config)
+	if err != nil {
+		return nil, err
+	}
 	g.Config.Linux.MaskedPaths = nil
 	g.Config.Linux.ReadonlyPaths = nil
 	if !o.Privileged {

@@ -217,8 +217,12 @@ func TestNew(t *testing.T) {
 					}
 				}
 			}
-			if s.Linux.Seccomp != nil || s.Linux.Resources != nil || len(s.Linux.UIDMappings) != 0 {
-				t.Errorf("unexpected seccomp/resources/mappings")
+			if s.Linux.Resources != nil || len(s.Linux.UIDMappings) != 0 {
+				t.Errorf("unexpected resources/mappings")
+			}
+			// Docker's default seccomp profile: an allowlist answering EPERM.
+			if sc := s.Linux.Seccomp; sc == nil || sc.DefaultAction != specs.ActErrno || len(sc.Syscalls) < 10 {
+				t.Errorf("seccomp: want Docker's default profile, got %+v", sc)
 			}
 		}},
 		{"user and env", func(o *Options) {

@@ -26,6 +26,9 @@ package userns
 // Why fd 4: the engine is the same file as the CLI that started it, opened before the clone, so
 // replacing the binary on disk meanwhile cannot change what runs inside.
 //
+// fd 5 is the control pipe, the engine's way to tell the CLI that a container's monitor must
+// outlive it or that work is left for the host (diagram in control_linux.go).
+//
 // Every wait has a limit: the shim gives up when the pipe closes (the CLI died) or after
 // mapTimeout; the CLI kills the shim if the helpers fail or hang.
 

@@ -56,20 +56,34 @@ func (e *EngineError) Unwrap() error { return e.Err }
 // mount namespace mapped by plan, and returns the engine's exit status. Standard streams are
 // shared. Signals sent to this process are forwarded to the engine.
 func Enter(plan *idmap.Plan) (int, error) {
+	code, _, err := EnterControl(plan)
+	return code, err
+}
+
+// EnterControl is Enter that also returns what the engine said on the control pipe
+// (control_linux.go).
+func EnterControl(plan *idmap.Plan) (int, Control, error) {
+	var none Control
 	shim, err := RuntimePath()
 	if err != nil {
-		return 125, &EngineError{err}
+		return 125, none, &EngineError{err}
 	}
 	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
-		return 125, &EngineError{fmt.Errorf("open own executable: %w", err)}
+		return 125, none, &EngineError{fmt.Errorf("open own executable: %w", err)}
 	}
 	defer exe.Close()
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
-		return 125, &EngineError{err}
+		return 125, none, &EngineError{err}
 	}
 	defer syncW.Close()
+	ctlR, ctlW, err := os.Pipe()
+	if err != nil {
+		syncR.Close()
+		return 125, none, &EngineError{err}
+	}
+	defer ctlR.Close()
 
 	// A child subreaper: helpers that daemonize inside the namespace (fuse-overlayfs) are
 	// re-parented to us when the engine dies, and are killed with the rest below.
@@ -78,13 +92,14 @@ func Enter(plan *idmap.Plan) (int, error) {
 	cmd := exec.Command(shim, append([]string{"shim"}, os.Args[1:]...)...)
 	cmd.Args[0] = "nook-runtime"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{syncR, exe}
+	cmd.ExtraFiles = []*os.File{syncR, exe, ctlW}
 	cmd.Env = append(os.Environ(),
 		StageEnv+"="+stageEngine,
 		PlanEnv+"="+PlanSummary(plan),
 		fmt.Sprintf("_CONTAINERS_ROOTLESS_UID=%d", os.Getuid()),
 		fmt.Sprintf("_CONTAINERS_ROOTLESS_GID=%d", os.Getgid()),
 		"_CONTAINERS_USERNS_CONFIGURED=done",
+		ctlEnv+"=5",
 	)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
@@ -98,19 +113,21 @@ func Enter(plan *idmap.Plan) (int, error) {
 
 	if err := cmd.Start(); err != nil {
 		syncR.Close()
-		return 125, &EngineError{fmt.Errorf("start %s: %w", shim, err)}
+		ctlW.Close()
+		return 125, none, &EngineError{fmt.Errorf("start %s: %w", shim, err)}
 	}
 	syncR.Close()
+	ctlW.Close()
 	pid := cmd.Process.Pid
 	if err := plan.Apply(pid); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return 125, &EngineError{fmt.Errorf("map user namespace: %w", err)}
+		return 125, none, &EngineError{fmt.Errorf("map user namespace: %w", err)}
 	}
 	if _, err := syncW.Write([]byte(msgMapped)); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return 125, &EngineError{fmt.Errorf("release user namespace: %w", err)}
+		return 125, none, &EngineError{fmt.Errorf("release user namespace: %w", err)}
 	}
 
 	done := make(chan error, 1)
@@ -124,8 +141,16 @@ func Enter(plan *idmap.Plan) (int, error) {
 			}
 			_ = syscall.Kill(pid, sig)
 		case err := <-done:
-			killOrphans()
-			return exitStatus(cmd.ProcessState, err)
+			ctl := readControl(ctlR)
+			if ctl.Detached {
+				// A container's monitor (and the fuse-overlayfs serving its rootfs, already
+				// adopted by us) must outlive this CLI: leave them to the host's init.
+				_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+			} else {
+				killOrphans()
+			}
+			code, err := exitStatus(cmd.ProcessState, err)
+			return code, ctl, err
 		}
 	}
 }

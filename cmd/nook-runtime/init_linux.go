@@ -37,6 +37,9 @@ func containerInit(config string) int {
 	if err != nil || m.Type != runtime.MsgGo {
 		return 125 // the engine is gone or broken: nobody to report to
 	}
+	if err := runtime.UnshareCgroupNamespace(&s); err != nil {
+		return fail(err)
+	}
 	if err := runtime.PrepareProcess(&s); err != nil {
 		return fail(err)
 	}

@@ -3,6 +3,10 @@
 //
 //	nook-runtime shim ARGS...   enter the user namespace made by nook and exec the engine
 //	nook-runtime init CONFIG    become the container: rootfs, security, exec the payload
+//	nook-runtime monitor CONFIG watch a detached container (monitor.Run)
+//	nook-runtime exec-init      in a running container's namespaces: security, exec (nook exec)
+//	nook-runtime cp-in PATH     in a running container: extract a tar from stdin (nook cp)
+//	nook-runtime cp-out PATH    in a running container: write PATH as a tar to stdout
 //
 // It is not meant to be run by hand.
 package main
@@ -11,6 +15,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/userns"
 )
 
@@ -30,6 +35,23 @@ func main() {
 			os.Exit(125)
 		}
 		os.Exit(containerInit(os.Args[2]))
+	case "monitor":
+		if len(os.Args) != 3 {
+			fmt.Fprintln(os.Stderr, "nook-runtime: usage: nook-runtime monitor CONFIG")
+			os.Exit(125)
+		}
+		os.Exit(monitor.Run(os.Args[2]))
+	case "exec-init":
+		os.Exit(execInit())
+	case "cp-in", "cp-out":
+		if len(os.Args) != 3 {
+			fmt.Fprintf(os.Stderr, "nook-runtime: usage: nook-runtime %s PATH\n", os.Args[1])
+			os.Exit(125)
+		}
+		if os.Args[1] == "cp-in" {
+			os.Exit(copyIn(os.Args[2]))
+		}
+		os.Exit(copyOut(os.Args[2]))
 	default:
 		fmt.Fprintf(os.Stderr, "nook-runtime: unknown stage %q\n", os.Args[1])
 		os.Exit(125)

@@ -2,13 +2,36 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 )
 
-type imagesOpts struct{ quiet, noTrunc, digests bool }
+type imagesOpts struct {
+	quiet, noTrunc, digests, all bool
+	format                       string
+}
+
+// imageRow is one image of `nook images` for --format templates; the JSON keys are Docker's.
+type imageRow struct {
+	Containers   string `json:"Containers"`
+	CreatedAt    string `json:"CreatedAt"`
+	CreatedSince string `json:"CreatedSince"`
+	Digest       string `json:"Digest"`
+	ID           string `json:"ID"`
+	Repository   string `json:"Repository"`
+	SharedSize   string `json:"SharedSize"`
+	Size         string `json:"Size"`
+	Tag          string `json:"Tag"`
+	UniqueSize   string `json:"UniqueSize"`
+	VirtualSize  string `json:"VirtualSize"`
+}
+
+var imageHeaders = map[string]string{
+	"Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED", "Digest": "DIGEST",
+	"ID": "IMAGE ID", "Repository": "REPOSITORY", "SharedSize": "SHARED SIZE", "Size": "SIZE",
+	"Tag": "TAG", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
+}
 
 func newImagesCmd() *cobra.Command {
 	c := imagesCommand("images [OPTIONS]")
@@ -27,7 +50,7 @@ func imagesCommand(use string) *cobra.Command {
 				return err
 			}
 			defer e.Close()
-			rows, err := e.Images()
+			rows, err := e.Images(o.all)
 			if err != nil {
 				return err
 			}
@@ -42,25 +65,35 @@ func imagesCommand(use string) *cobra.Command {
 				}
 				return nil
 			}
-			w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+			format := o.format
+			if format == "" {
+				format = "table"
+			}
+			def := "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 			if o.digests {
-				fmt.Fprintln(w, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
-			} else {
-				fmt.Fprintln(w, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+				def = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 			}
+			list := make([]any, 0, len(rows))
 			for _, r := range rows {
-				if o.digests {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.Digest, idString(r.ID, o.noTrunc), ago(r.Created), humanSize(r.Size))
-				} else {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, idString(r.ID, o.noTrunc), ago(r.Created), humanSize(r.Size))
+				d := r.Digest
+				if d == "" {
+					d = "<none>"
 				}
+				list = append(list, imageRow{
+					Containers: "N/A", CreatedAt: r.Created.Format("2006-01-02 15:04:05 -0700 MST"),
+					CreatedSince: ago(r.Created), Digest: d, ID: idString(r.ID, o.noTrunc),
+					Repository: r.Repository, SharedSize: "N/A", Size: humanSize(r.Size), Tag: r.Tag,
+					UniqueSize: "N/A", VirtualSize: humanSize(r.Size),
+				})
 			}
-			return w.Flush()
+			return renderRows(out, format, def, imageHeaders, list)
 		},
 	}
 	c.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "only show image IDs")
 	c.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "don't truncate IDs")
 	c.Flags().BoolVar(&o.digests, "digests", false, "show digests")
+	c.Flags().BoolVarP(&o.all, "all", "a", false, "show all images, intermediate build steps too")
+	c.Flags().StringVar(&o.format, "format", "", "format the list: table, table TEMPLATE, json, or a Go template ({{.Repository}} {{.Tag}} {{.ID}} {{.Digest}} {{.CreatedSince}} {{.Size}} ...)")
 	return engineCmd(c)
 }
 
@@ -73,7 +106,8 @@ func newImageCmd() *cobra.Command {
 	rm := rmiCommand("rm [OPTIONS] IMAGE [IMAGE...]")
 	rm.Aliases = []string{"remove"}
 	imp := newImportCmd()
-	c.AddCommand(ls, rm, imp)
+	c.AddCommand(ls, rm, imp, newImagePullCmd(), newImagePushCmd(), newImageTagCmd(), newImageInspectCmd(),
+		newImageHistoryCmd(), newImageSaveCmd(), newImageLoadCmd(), newImagePruneCmd())
 	return c
 }
 

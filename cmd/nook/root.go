@@ -8,6 +8,7 @@ import (
 
 	"github.com/nook-containers/nook/engine"
 	"github.com/nook-containers/nook/idmap"
+	"github.com/nook-containers/nook/nsexec"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/userns"
 )
@@ -50,6 +51,12 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newRunCmd(), newImportCmd(), newImagesCmd(), newImageCmd(), newRmiCmd(),
 		newPsCmd(), newRmCmd(), newContainerCmd(), newInfoCmd(), newVersionCmd(),
+		newVolumeCmd(), newStatsCmd(),
+		newPullCmd(), newPushCmd(), newLoginCmd(), newLogoutCmd(), newTagCmd(), newInspectCmd(),
+		newHistoryCmd(), newSaveCmd(), newLoadCmd(),
+		newBuildCmd(),
+		newCreateCmd(), newStartCmd(), newStopCmd(), newRestartCmd(), newKillCmd(), newLogsCmd(),
+		newExecCmd(), newWaitCmd(), newPortCmd(), newCpCmd(), newTopCmd(), newAttachCmd(),
 	)
 	return root
 }
@@ -70,9 +77,17 @@ func enterEngine(cmd *cobra.Command) error {
 	if plan.Warning != "" {
 		fmt.Fprintln(os.Stderr, plan.Warning)
 	}
-	code, err := userns.Enter(plan)
+	code, ctl, err := userns.EnterControl(plan)
 	if err != nil {
 		return &statusError{code, err}
+	}
+	if code == 0 && ctl.Host != nil {
+		// exec and cp into a running container happen here, on the host (nsexec).
+		code, err := nsexec.Run(ctl.Host)
+		if err != nil && !nsexec.Quiet(err) {
+			return &statusError{code, err}
+		}
+		return &statusError{code: code}
 	}
 	return &statusError{code: code}
 }

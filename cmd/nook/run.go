@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,14 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			defer e.Close()
+			if o.Detach {
+				id, err := e.RunDetached(context.Background(), o)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), id)
+				return nil
+			}
 			code, err := e.Run(context.Background(), o)
 			if err != nil {
 				return &statusError{code, err}
@@ -37,10 +46,18 @@ func newRunCmd() *cobra.Command {
 			return nil
 		},
 	}
+	addRunFlags(c, &o, &entrypoint)
+	c.Flags().BoolVarP(&o.Detach, "detach", "d", false, "run the container in the background and print its ID")
+	return engineCmd(c)
+}
+
+// addRunFlags adds the flags `nook run` and `nook create` share.
+func addRunFlags(c *cobra.Command, o *engine.RunOptions, entrypoint *string) {
 	f := c.Flags()
 	f.SetInterspersed(false)
-	f.Bool("help", false, "help for run") // -h is --hostname, as in Docker
+	f.Bool("help", false, "help for "+c.Name()) // -h is --hostname, as in Docker
 	f.BoolVar(&o.Remove, "rm", false, "remove the container when it exits")
+	f.StringVar(&o.Restart, "restart", "no", "restart policy while its monitor lives: no, always, unless-stopped, on-failure[:N]")
 	f.BoolVarP(&o.Interactive, "interactive", "i", false, "keep standard input open")
 	f.BoolVarP(&o.TTY, "tty", "t", false, "allocate a pseudo-terminal")
 	f.StringArrayVarP(&o.Env, "env", "e", nil, "set an environment variable (NAME=VALUE, or NAME to pass it through)")
@@ -49,9 +66,11 @@ func newRunCmd() *cobra.Command {
 	f.StringVarP(&o.Workdir, "workdir", "w", "", "working directory inside the container")
 	f.StringVarP(&o.Hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.Name, "name", "", "assign a name to the container")
-	f.StringVar(&o.Network, "network", "none", "network: none or host")
-	f.StringVar(&o.Network, "net", "none", "network (same as --network)")
+	f.StringVar(&o.Network, "network", "", "network: slirp4netns[:allow_host_loopback=true,port_handler=builtin|slirp4netns], pasta, none or host (default slirp4netns where it works, else none: see nook info)")
+	f.StringVar(&o.Network, "net", "", "network (same as --network)")
+	f.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a container's port on the host: [[IP:][HOST_PORT]:]CONTAINER_PORT[/tcp|/udp]; ports may be ranges (8000-8002:80-82)")
+	f.BoolVarP(&o.PublishAll, "publish-all", "P", false, "publish the image's exposed ports on free host ports")
 	_ = f.MarkHidden("net")
-	f.StringVar(&entrypoint, "entrypoint", "", "override the image's entrypoint")
-	return engineCmd(c)
+	f.StringVar(entrypoint, "entrypoint", "", "override the image's entrypoint")
+	addLimitFlags(f, &o.LimitOptions)
 }

@@ -332,7 +332,9 @@ func TestConcurrentRuns(t *testing.T) {
 func TestNoControlFdsReachPayload(t *testing.T) {
 	s := useMain(t)
 	// PID 1 is the payload shell; `ls` is its child, so its own directory fd is not counted.
-	out := s.sh(t, `ls /proc/1/fd | tr '\n' ' '`)
+	// The shell holds the pipe's two ends for a moment while it forks the pipeline: the
+	// listing waits until it has closed them.
+	out := s.sh(t, `{ sleep 0.3; ls /proc/1/fd; } | tr '\n' ' '`)
 	assertEqual(t, "open fds of the payload", strings.TrimSpace(out), "0 1 2")
 	// The working directory is inside the container, never a host path.
 	out = s.sh(t, `readlink /proc/self/cwd; readlink /proc/1/cwd`)
