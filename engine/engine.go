@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/lockfile"
 
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/userns"
@@ -76,7 +77,27 @@ func Open(o Options) (*Engine, error) {
 		return nil, fmt.Errorf("open storage in %s (%s): %w", o.Paths.GraphRoot, choice.Mode, err)
 	}
 	e.Store = store
+	removeStaleMountTemps(filepath.Join(o.Paths.RunRoot, "storage", driver+"-layers"))
 	return e, nil
+}
+
+// removeStaleMountTemps deletes the temporary files containers/storage leaves next to
+// mountpoints.json when a nook is killed in the middle of rewriting it. It holds the store's
+// own lock for that file, so no write in progress is touched.
+func removeStaleMountTemps(dir string) {
+	temps, _ := filepath.Glob(filepath.Join(dir, ".tmp-mountpoints.json*"))
+	if len(temps) == 0 {
+		return
+	}
+	lock, err := lockfile.GetLockFile(filepath.Join(dir, "mountpoints.lock"))
+	if err != nil {
+		return
+	}
+	lock.Lock()
+	defer lock.Unlock()
+	for _, t := range temps {
+		_ = os.Remove(t)
+	}
 }
 
 // Close releases the store.
