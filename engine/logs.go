@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nook-containers/nook/monitor"
@@ -29,7 +30,7 @@ func (e *Engine) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) error
 	}
 	f, err := os.Open(filepath.Join(dir, monitor.LogFile))
 	if os.IsNotExist(err) {
-		return nil // never started detached: nothing was logged
+		return nil // never started: nothing was logged
 	}
 	if err != nil {
 		return err
@@ -114,5 +115,75 @@ func (e *Engine) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) error
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// openLog opens (appends to) a container's log, the file its monitor writes.
+func (e *Engine) openLog(id string) (*monitor.Log, error) {
+	dir, err := e.Store.ContainerDirectory(id)
+	if err != nil {
+		return nil, err
+	}
+	return monitor.OpenLog(filepath.Join(dir, monitor.LogFile))
+}
+
+// outputTee copies the output of a container that a foreground `nook run` watches to the
+// user's stdout and stderr and to the container's log, through one pipe per stream.
+type outputTee struct {
+	ends   []*os.File // the container's write ends, until its init has them
+	copied sync.WaitGroup
+}
+
+// pipe returns the write end to give the init for one stream, copied to to and to log.
+func (t *outputTee) pipe(to *os.File, log *monitor.Log, stream string) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	t.ends = append(t.ends, w)
+	t.copied.Add(1)
+	go func() {
+		defer t.copied.Done()
+		defer r.Close()
+		copyLogged(to, r, log, stream)
+	}()
+	return w, nil
+}
+
+// started closes this process's write ends, once the init has its own (or will not start).
+func (t *outputTee) started() {
+	for _, f := range t.ends {
+		f.Close()
+	}
+	t.ends = nil
+}
+
+// wait lets the copies finish after the init has ended: every process of the container ends
+// with it (its PID namespace), so the pipes reach their end; the bound is a safeguard.
+func (t *outputTee) wait() {
+	done := make(chan struct{})
+	go func() { t.copied.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// copyLogged copies r to w and to log as stream until r ends or w fails. After a failed write
+// (the reader of nook's output has gone) the caller closes r, so that the container's own
+// writes fail as they would have on w.
+func copyLogged(w io.Writer, r io.Reader, log *monitor.Log, stream string) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			log.Write(stream, buf[:n])
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }

@@ -109,13 +109,33 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 	if o.Interactive && !o.TTY {
 		stdin = o.Stdin
 	}
+	// A kept container's output goes to its log too, as a monitor writes it, for `nook logs`;
+	// a --rm one's goes to the user's stdout and stderr directly.
+	var log *monitor.Log
+	stdout, stderr := o.Stdout, o.Stderr
+	tee := &outputTee{}
+	defer tee.started() // on an early return: the readers see the end of their pipes
+	if !o.Remove {
+		if log, err = e.openLog(id); err != nil {
+			return 125, err
+		}
+		defer log.Close()
+		if !o.TTY {
+			if stdout, err = tee.pipe(o.Stdout, log, "stdout"); err != nil {
+				return 125, err
+			}
+			if stderr, err = tee.pipe(o.Stderr, log, "stderr"); err != nil {
+				return 125, err
+			}
+		}
+	}
 	saved := make(chan struct{})
 	var net *slirp.Network
 	state := monitor.State{MonitorPid: os.Getpid()}
 	state.MonitorStart, _ = processStart(os.Getpid())
 	in, startErr := monitor.StartInit(monitor.InitOptions{
 		Runtime: e.runtime, Config: b.config, HostNetwork: b.nw.Mode == NetHost,
-		Stdin: stdin, Stdout: o.Stdout, Stderr: o.Stderr, Cgroup: b.cgDir,
+		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: b.cgDir,
 		BeforeGo: func(pid int) error {
 			if b.nw.slirpConfig() != nil {
 				n, err := startSlirp(ctx, pid, b.rundir, b.nw)
@@ -137,6 +157,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 			return nil
 		},
 	})
+	tee.started() // the init holds the write ends now
 	if net != nil {
 		defer net.Close() // the network lives as long as the container
 	}
@@ -150,7 +171,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 	} else {
 		var console *consoleProxy
 		if in.Console != nil {
-			console = startConsole(in.Console, o)
+			console = startConsole(in.Console, o, log)
 		}
 		done := make(chan int, 1)
 		go func() { done <- in.Wait() }()
@@ -175,6 +196,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 			console.finish()
 		}
 	}
+	tee.wait()
 	if rec.State != StateRunning {
 		return 125, startErr
 	}

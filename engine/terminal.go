@@ -7,6 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
+
+	"github.com/nook-containers/nook/monitor"
 )
 
 // consoleProxy copies between the user's terminal and the container's pseudo-terminal master.
@@ -18,7 +20,8 @@ type consoleProxy struct {
 	copied   sync.WaitGroup
 }
 
-func startConsole(master *os.File, o RunOptions) *consoleProxy {
+// startConsole proxies the container's terminal; its output goes to log too, when not nil.
+func startConsole(master *os.File, o RunOptions, log *monitor.Log) *consoleProxy {
 	c := &consoleProxy{master: master, out: o.Stdout}
 	if o.Interactive {
 		c.in = o.Stdin
@@ -32,7 +35,11 @@ func startConsole(master *os.File, o RunOptions) *consoleProxy {
 	c.copied.Add(1)
 	go func() {
 		defer c.copied.Done()
-		_, _ = io.Copy(c.out, master) // ends with EIO when the last slave fd closes
+		if log == nil {
+			_, _ = io.Copy(c.out, master) // ends with EIO when the last slave fd closes
+			return
+		}
+		copyLogged(c.out, master, log, "stdout")
 	}()
 	if c.in != nil {
 		go func() { _, _ = io.Copy(master, c.in) }()

@@ -15,7 +15,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
@@ -117,6 +119,10 @@ func runExec(r *userns.HostRequest) (int, error) {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs)
 	defer signal.Stop(sigs)
+	// nsenter's own process group: a signal the terminal sends nook's group (Ctrl-C) goes
+	// to nook only, which passes it on once, to the command. (The command is in a session of
+	// its own, exec-init's, so nsenter reads nothing from the terminal.)
+	cmd.SysProcAttr.Setpgid = true
 
 	var master *os.File
 	var restore func()
@@ -159,6 +165,8 @@ func runExec(r *userns.HostRequest) (int, error) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	target := &commandProc{nsenter: cmd.Process.Pid, pidfd: -1}
+	defer target.close()
 	for {
 		select {
 		case s := <-sigs:
@@ -170,7 +178,7 @@ func runExec(r *userns.HostRequest) (int, error) {
 				resize(master)
 				continue
 			}
-			_ = cmd.Process.Signal(sig)
+			target.signal(sig, done)
 			continue
 		case err := <-done:
 			if master != nil {
@@ -190,6 +198,71 @@ func runExec(r *userns.HostRequest) (int, error) {
 			return ws.ExitStatus(), nil
 		}
 	}
+}
+
+// commandProc is the exec'd command, to which nook forwards the signals it gets (Docker's
+// sig-proxy). nsenter forks to enter the PID namespace and waits for its child, which becomes
+// exec-init and then the command (exec-init executes it in place): the command is nsenter's
+// only child. nsenter forwards no signal, and a signal kills nsenter without its child.
+type commandProc struct {
+	nsenter int
+	pidfd   int // the child's, once found; -1 before
+}
+
+// signal sends sig to the command, waiting briefly for nsenter's fork if it has not happened
+// yet; while nsenter has no child (it failed, or it is still entering the namespaces), nsenter
+// gets the signal. done is nsenter's end: it is not consumed.
+func (c *commandProc) signal(sig syscall.Signal, done chan error) {
+	for i := 0; c.pidfd < 0 && i < 200; i++ {
+		if c.find() || len(done) > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if c.pidfd >= 0 {
+		_ = unix.PidfdSendSignal(c.pidfd, sig, nil, 0)
+		return
+	}
+	_ = syscall.Kill(c.nsenter, sig)
+}
+
+// find opens a pidfd on nsenter's child; the pid is read again once the pidfd is open, so that
+// the pidfd is the child's and not a reused pid's.
+func (c *commandProc) find() bool {
+	pid := childOf(c.nsenter)
+	if pid <= 0 {
+		return false
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false
+	}
+	if childOf(c.nsenter) != pid {
+		unix.Close(fd)
+		return false
+	}
+	c.pidfd = fd
+	return true
+}
+
+func (c *commandProc) close() {
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+	}
+}
+
+// childOf returns the first child of a single-threaded process, 0 when it has none.
+func childOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
 }
 
 // openPty opens a pseudo-terminal for an exec'd process with -t: on the container's own devpts

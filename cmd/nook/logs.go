@@ -11,7 +11,7 @@ func newLogsCmd() *cobra.Command {
 	var tail string
 	c := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
-		Short: "Show the output of a detached container",
+		Short: "Show the output of a container",
 		Args:  rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Tail = -1

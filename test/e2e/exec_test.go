@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"strconv"
@@ -133,4 +134,34 @@ func TestExecStoppedContainer(t *testing.T) {
 	assertExit(t, r, 125)
 	assertErrorLine(t, r, "not running", name)
 	assertEqual(t, "stderr lines", strings.Count(r.Stderr, "\n"), 1)
+}
+
+// A signal sent to `nook exec` reaches the command (Docker's sig-proxy): the command's trap
+// decides the status, not the death of a helper between nook and the command.
+func TestExecSignalForwarded(t *testing.T) {
+	s := useMain(t)
+	name := execContainer(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := s.command(ctx, nil, "exec", name, "sh", "-c", `trap "exit 42" TERM; echo ready; while :; do sleep 0.1; done`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("nook exec: read %q (%v), want ready", line, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 42 {
+		t.Fatalf("nook exec after SIGTERM: %v, want exit 42 (the command's trap)", err)
+	}
 }

@@ -212,21 +212,26 @@ func TestLifecycleRestartPolicy(t *testing.T) {
 	assertEqual(t, "runs with on-failure:2 (1 + 2 restarts)", strings.Count(out, "attempt"), 3)
 	assertEqual(t, "RestartCount", strings.TrimSpace(s.mustNook(t, "inspect", "--format", "{{.RestartCount}}", name).Stdout), "2")
 
-	always := "lra" + strconv.Itoa(os.Getpid())
-	runDetached(t, s, "--name", always, "--restart", "always", "demo", "sh", "-c", "echo again; sleep 0.2")
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if strings.Count(s.exec(context.Background(), nil, "", "logs", always).Stdout, "again") >= 3 {
-			break
+	// unless-stopped is always while the monitor lives (docs/decisions.md): both restart, both
+	// stay stopped after `nook stop`, and inspect names the policy that was given.
+	for i, policy := range []string{"always", "unless-stopped"} {
+		always := "lra" + strconv.Itoa(i) + strconv.Itoa(os.Getpid())
+		runDetached(t, s, "--name", always, "--restart", policy, "demo", "sh", "-c", "echo again; sleep 0.2")
+		assertEqual(t, "RestartPolicy.Name", strings.TrimSpace(s.mustNook(t, "inspect", "--format", "{{.HostConfig.RestartPolicy.Name}}", always).Stdout), policy)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if strings.Count(s.exec(context.Background(), nil, "", "logs", always).Stdout, "again") >= 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("--restart %s: the container was not restarted twice within 20s", policy)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("--restart always: the container was not restarted twice within 20s")
-		}
+		s.mustNook(t, "stop", always)
+		n := strings.Count(s.mustNook(t, "logs", always).Stdout, "again")
+		time.Sleep(time.Second)
+		assertEqual(t, "runs after stop of a --restart "+policy+" container", strings.Count(s.mustNook(t, "logs", always).Stdout, "again"), n)
+		assertMatch(t, "STATUS after stop", psStatus(t, s, always), `^Exited `)
 	}
-	s.mustNook(t, "stop", always)
-	n := strings.Count(s.mustNook(t, "logs", always).Stdout, "again")
-	time.Sleep(time.Second)
-	assertEqual(t, "runs after stop of a --restart always container", strings.Count(s.mustNook(t, "logs", always).Stdout, "again"), n)
-	assertMatch(t, "STATUS after stop", psStatus(t, s, always), `^Exited `)
 
 	r := s.nook(t, "run", "-d", "--rm", "--restart", "always", "demo", "true")
 	assertExit(t, r, 125)

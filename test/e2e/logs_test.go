@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -188,4 +189,47 @@ func TestLogsRunInteractiveDetach(t *testing.T) {
 		t.Errorf("nook attach until the shell exits 6: %v", err)
 	}
 	assertMatch(t, "STATUS after exit", psStatus(t, s, name), `^Exited \(6\)`)
+}
+
+// The output of a foreground `nook run` goes to the user and to the container's log, which
+// `nook logs` reads afterwards as it does a detached container's.
+func TestLogsForegroundRun(t *testing.T) {
+	s := useMain(t)
+	name := "lgr" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { s.exec(context.Background(), nil, "", "rm", "-f", name) })
+	r := s.nook(t, "run", "--name", name, "--network", "none", "demo", "sh", "-c", "echo out1; echo err1 >&2; echo out2; exit 3")
+	assertExit(t, r, 3)
+	assertEqual(t, "run stdout", r.Stdout, "out1\nout2\n")
+	assertEqual(t, "run stderr", r.Stderr, "err1\n")
+	r = s.nook(t, "logs", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "logs stdout after a foreground run", r.Stdout, "out1\nout2\n")
+	assertEqual(t, "logs stderr after a foreground run", r.Stderr, "err1\n")
+	// A later start (with a monitor) appends to the same log.
+	assertExit(t, s.nook(t, "start", "-a", name), 3)
+	assertEqual(t, "logs after start", s.nook(t, "logs", name).Stdout, "out1\nout2\nout1\nout2\n")
+
+	// When nook's reader goes away, the container's writes fail as they would without the
+	// log in between: `nook run demo yes | head -c 10` ends (busybox's yes exits 1 on EPIPE).
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	yes := name + "y"
+	t.Cleanup(func() { s.exec(context.Background(), nil, "", "rm", "-f", yes) })
+	cmd := s.command(ctx, nil, "run", "--name", yes, "--network", "none", "demo", "yes")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(out, b); err != nil {
+		t.Fatalf("read the output of nook run demo yes: %v", err)
+	}
+	out.Close()
+	err = cmd.Wait()
+	if ctx.Err() != nil || cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 {
+		t.Fatalf("nook run demo yes with its output closed: %v, want exit 1 (yes: broken pipe) before the timeout", err)
+	}
 }
