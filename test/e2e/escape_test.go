@@ -13,11 +13,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -124,56 +122,11 @@ func main() {
 }
 `
 
-var (
-	helperOnce sync.Once
-	helperDir  string
-	helperErr  error
-)
+var escapeHelperBuild = staticHelper{name: "escape", src: escapeHelperSrc}
 
 // escapeHelper builds the helper once (CGO_ENABLED=0, static) into a
 // directory that tests bind-mount at /helper; it returns that directory.
-func escapeHelper(t *testing.T) string {
-	t.Helper()
-	helperOnce.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			for _, p := range []string{"/usr/local/go/bin/go", "/usr/lib/go/bin/go"} {
-				if _, e := os.Stat(p); e == nil {
-					goBin, err = p, nil
-				}
-			}
-		}
-		if err != nil {
-			helperErr = fmt.Errorf("no go toolchain to build the escape helper: %v", err)
-			return
-		}
-		dir := filepath.Join(baseDir, "helper")
-		src := filepath.Join(baseDir, "helper-src")
-		for _, d := range []string{dir, src} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				helperErr = err
-				return
-			}
-		}
-		if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(escapeHelperSrc), 0o644); err != nil {
-			helperErr = err
-			return
-		}
-		cmd := exec.Command(goBin, "build", "-o", filepath.Join(dir, "escape"), "main.go")
-		cmd.Dir = src
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off", "GOFLAGS=",
-			"GOCACHE="+filepath.Join(baseDir, "gocache"), "GOPATH="+filepath.Join(baseDir, "gopath"), "HOME="+baseDir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			helperErr = fmt.Errorf("go build escape helper: %v: %s", err, out)
-			return
-		}
-		helperDir = dir
-	})
-	if helperErr != nil {
-		t.Fatalf("%v", helperErr)
-	}
-	return helperDir
-}
+func escapeHelper(t *testing.T) string { return escapeHelperBuild.dir(t) }
 
 // hostFile makes a file outside every container, with known content.
 func hostFile(t *testing.T, name, content string) string {

@@ -838,3 +838,55 @@ func assertNoNewGraphEntries(t *testing.T, s *store, before map[string]bool, wha
 		t.Errorf("%s left %d new path(s) in the graph root %s: %s", what, len(added), s.graphRoot(), truncate(strings.Join(added, ", "), 2000))
 	}
 }
+
+// staticHelper is a small Go program that tests build once (CGO_ENABLED=0, so static) and
+// bind-mount into containers, for what busybox cannot do.
+type staticHelper struct {
+	name, src string
+	once      sync.Once
+	path      string // the directory holding the binary
+	err       error
+}
+
+// dir builds the helper on first use and returns the directory that holds it.
+func (h *staticHelper) dir(t *testing.T) string {
+	t.Helper()
+	h.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			for _, p := range []string{"/usr/local/go/bin/go", "/usr/lib/go/bin/go"} {
+				if _, e := os.Stat(p); e == nil {
+					goBin, err = p, nil
+				}
+			}
+		}
+		if err != nil {
+			h.err = fmt.Errorf("no go toolchain to build the %s helper: %v", h.name, err)
+			return
+		}
+		dir, src := filepath.Join(baseDir, h.name+"-helper"), filepath.Join(baseDir, h.name+"-helper-src")
+		for _, d := range []string{dir, src} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				h.err = err
+				return
+			}
+		}
+		if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(h.src), 0o644); err != nil {
+			h.err = err
+			return
+		}
+		cmd := exec.Command(goBin, "build", "-o", filepath.Join(dir, h.name), "main.go")
+		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off", "GOFLAGS=",
+			"GOCACHE="+filepath.Join(baseDir, "gocache"), "GOPATH="+filepath.Join(baseDir, "gopath"), "HOME="+baseDir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			h.err = fmt.Errorf("go build %s helper: %v: %s", h.name, err, out)
+			return
+		}
+		h.path = dir
+	})
+	if h.err != nil {
+		t.Fatalf("%v", h.err)
+	}
+	return h.path
+}

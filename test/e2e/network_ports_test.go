@@ -8,10 +8,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,55 +60,11 @@ func main() {
 }
 `
 
-var (
-	netHelperOnce sync.Once
-	netHelperDir  string
-	netHelperErr  error
-)
+var netHelperBuild = staticHelper{name: "nh", src: netHelperSrc}
 
 // netHelper builds netHelperSrc once (CGO_ENABLED=0, static) into a directory the tests
 // bind-mount at /nh; it returns that directory.
-func netHelper(t *testing.T) string {
-	t.Helper()
-	netHelperOnce.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			for _, p := range []string{"/usr/local/go/bin/go", "/usr/lib/go/bin/go"} {
-				if _, e := os.Stat(p); e == nil {
-					goBin, err = p, nil
-				}
-			}
-		}
-		if err != nil {
-			netHelperErr = fmt.Errorf("no go toolchain to build the network helper: %v", err)
-			return
-		}
-		dir, src := filepath.Join(baseDir, "nethelper"), filepath.Join(baseDir, "nethelper-src")
-		for _, d := range []string{dir, src} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				netHelperErr = err
-				return
-			}
-		}
-		if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(netHelperSrc), 0o644); err != nil {
-			netHelperErr = err
-			return
-		}
-		cmd := exec.Command(goBin, "build", "-o", filepath.Join(dir, "nh"), "main.go")
-		cmd.Dir = src
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off", "GOFLAGS=",
-			"GOCACHE="+filepath.Join(baseDir, "gocache"), "GOPATH="+filepath.Join(baseDir, "gopath"), "HOME="+baseDir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			netHelperErr = fmt.Errorf("go build network helper: %v: %s", err, out)
-			return
-		}
-		netHelperDir = dir
-	})
-	if netHelperErr != nil {
-		t.Fatalf("%v", netHelperErr)
-	}
-	return netHelperDir
-}
+func netHelper(t *testing.T) string { return netHelperBuild.dir(t) }
 
 // pastaUnusable says why pasta cannot work here ("" when it can).
 func pastaUnusable() string {
