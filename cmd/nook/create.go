@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -18,11 +17,7 @@ func newCreateCmd() *cobra.Command {
 		Short: "Create a new container from an image, without starting it",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Image, o.Args = args[0], args[1:]
-			if cmd.Flags().Changed("entrypoint") {
-				o.Entrypoint = &entrypoint
-			}
-			o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+			completeRunOptions(cmd, args, &o, entrypoint)
 			e, err := openEngine()
 			if err != nil {
 				return err

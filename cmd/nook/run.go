@@ -18,11 +18,7 @@ func newRunCmd() *cobra.Command {
 		Short: "Create and run a new container from an image",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Image, o.Args = args[0], args[1:]
-			if cmd.Flags().Changed("entrypoint") {
-				o.Entrypoint = &entrypoint
-			}
-			o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+			completeRunOptions(cmd, args, &o, entrypoint)
 			e, err := openEngine()
 			if err != nil {
 				return err
@@ -49,6 +45,16 @@ func newRunCmd() *cobra.Command {
 	addRunFlags(c, &o, &entrypoint)
 	c.Flags().BoolVarP(&o.Detach, "detach", "d", false, "run the container in the background and print its ID")
 	return engineCmd(c)
+}
+
+// completeRunOptions fills in what `nook run` and `nook create` take from the arguments and
+// the process rather than from flags.
+func completeRunOptions(cmd *cobra.Command, args []string, o *engine.RunOptions, entrypoint string) {
+	o.Image, o.Args = args[0], args[1:]
+	if cmd.Flags().Changed("entrypoint") {
+		o.Entrypoint = &entrypoint
+	}
+	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
 }
 
 // addRunFlags adds the flags `nook run` and `nook create` share.

@@ -95,25 +95,7 @@ func TestExecTerminal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
 	defer cancel()
 	cmd := exec_(ctx, s, "exec", "-it", name, "sh", "-c", "tty; stty size; test -t 0 && echo is-a-tty; exit 4")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	var out ptyOutput
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := master.Read(b)
-			out.mu.Lock()
-			out.buf.Write(b[:n])
-			out.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	out, _ := startOnPty(t, cmd, master, slave)
 	err := cmd.Wait()
 	out.waitFor("is-a-tty", 2*time.Second)
 	t.Logf("terminal output:\n%s", out.String())

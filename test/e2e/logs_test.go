@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -74,25 +73,7 @@ func TestLogsTerminalAndAttach(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
 	defer cancel()
 	cmd := exec_(ctx, s, "attach", name)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	var out ptyOutput
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := master.Read(b)
-			out.mu.Lock()
-			out.buf.Write(b[:n])
-			out.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	out, _ := startOnPty(t, cmd, master, slave)
 	time.Sleep(300 * time.Millisecond)
 	if _, err := master.Write([]byte("echo A''TTACHED; stty size\r")); err != nil {
 		t.Fatal(err)
@@ -135,25 +116,7 @@ func TestLogsRunInteractiveDetach(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
 		defer cancel()
 		cmd := exec_(ctx, s, args...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		slave.Close()
-		out := &ptyOutput{}
-		go func() {
-			b := make([]byte, 4096)
-			for {
-				n, err := master.Read(b)
-				out.mu.Lock()
-				out.buf.Write(b[:n])
-				out.mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}()
+		out, _ := startOnPty(t, cmd, master, slave)
 		script(master, out)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()

@@ -65,30 +65,21 @@ func (p *ptyOutput) waitFor(s string, timeout time.Duration) bool {
 	return false
 }
 
-// `nook run --rm -it demo sh` driven through a pty: a real terminal whose size
-// follows the outer terminal's.
-func TestTerminal(t *testing.T) {
-	s := useMain(t)
-	master, slave := openPty(t)
-	defer master.Close()
-	setWinsize(t, master, 24, 80)
-
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
-	defer cancel()
-	cmd := exec_(ctx, s, "run", "--rm", "-it", "demo", "sh")
+// startOnPty starts cmd with the pty's slave as its controlling terminal and standard
+// streams, as an interactive shell would run it, and collects what the master reads. The
+// returned channel closes when the master reads its end.
+func startOnPty(t *testing.T, cmd *exec.Cmd, master, slave *os.File) (*ptyOutput, <-chan struct{}) {
+	t.Helper()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	// nook's own controlling terminal is the pty, as in an interactive shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	cmd.Cancel = func() error { return cmd.Process.Kill() }
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	slave.Close()
-
-	var out ptyOutput
-	readDone := make(chan struct{})
+	out := &ptyOutput{}
+	done := make(chan struct{})
 	go func() {
-		defer close(readDone)
+		defer close(done)
 		b := make([]byte, 4096)
 		for {
 			n, err := master.Read(b)
@@ -102,6 +93,23 @@ func TestTerminal(t *testing.T) {
 			}
 		}
 	}()
+	return out, done
+}
+
+// `nook run --rm -it demo sh` driven through a pty: a real terminal whose size
+// follows the outer terminal's.
+func TestTerminal(t *testing.T) {
+	s := useMain(t)
+	master, slave := openPty(t)
+	defer master.Close()
+	setWinsize(t, master, 24, 80)
+
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := exec_(ctx, s, "run", "--rm", "-it", "demo", "sh")
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	// nook's own controlling terminal is the pty, as in an interactive shell.
+	out, readDone := startOnPty(t, cmd, master, slave)
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
 	fail := func(format string, args ...any) {
