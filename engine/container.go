@@ -15,6 +15,7 @@ import (
 	"go.podman.io/storage"
 
 	"github.com/nook-containers/nook/cgroups"
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 )
 
@@ -188,10 +189,12 @@ func (e *Engine) RemoveContainer(ref string, force bool) error {
 			conn.Close()
 		}
 	}
+	timing.Mark("engine rm found")
 	unlock, err := e.lockContainer(c.ID)
 	if err == nil {
 		defer unlock()
 	}
+	timing.Mark("engine rm locked")
 	if _, err := e.Store.Container(c.ID); err != nil {
 		return nil // removed meanwhile (by its --rm cleanup)
 	}
@@ -202,9 +205,11 @@ func (e *Engine) RemoveContainer(ref string, force bool) error {
 		// A mount made in another nook's namespace is gone with it; the record may still say so.
 		_ = err
 	}
+	timing.Mark("engine rm unmounted")
 	if err := e.Store.DeleteContainer(c.ID); err != nil {
 		return fmt.Errorf("remove container %s: %w", ref, err)
 	}
+	timing.Mark("engine rm deleted")
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/lockfile"
 
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/userns"
 )
@@ -51,6 +52,7 @@ func Open(o Options) (*Engine, error) {
 		return nil, fmt.Errorf("internal error: the store is opened outside nook's user namespace")
 	}
 	userns.ClaimControl() // before any helper is started: none must inherit the CLI's pipe
+	timing.Mark("engine open")
 	e := &Engine{Paths: o.Paths, IDMap: idmapFromEnv()}
 	rt, err := userns.RuntimePath()
 	if err != nil {
@@ -77,6 +79,7 @@ func Open(o Options) (*Engine, error) {
 		return nil, fmt.Errorf("open storage in %s (%s): %w", o.Paths.GraphRoot, choice.Mode, err)
 	}
 	e.Store = store
+	timing.Mark("engine store open")
 	removeStaleMountTemps(filepath.Join(o.Paths.RunRoot, "storage", driver+"-layers"))
 	return e, nil
 }
@@ -100,9 +103,8 @@ func removeStaleMountTemps(dir string) {
 	}
 }
 
-// Close releases the store.
-func (e *Engine) Close() {
-	if e.Store != nil {
-		_, _ = e.Store.Shutdown(false)
-	}
-}
+// Close ends the engine's use of the store. It does not call the store's Shutdown: that
+// unmounts the graph driver's home, which lives in this engine's own mount namespace and goes
+// with it, and records a write on the store's lock, which makes every other nook reload all of
+// the store's records as if this one had changed them. Every change is on disk already.
+func (e *Engine) Close() {}

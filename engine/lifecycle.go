@@ -18,7 +18,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	storage "go.podman.io/storage"
+
 	"github.com/nook-containers/nook/cgroups"
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/spec"
 	"github.com/nook-containers/nook/userns"
@@ -51,10 +54,12 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 	if err != nil {
 		return "", nil, nil, err
 	}
+	timing.Mark("engine image found")
 	cfg, err := e.ImageConfig(ctx, img)
 	if err != nil {
 		return "", nil, nil, err
 	}
+	timing.Mark("engine image config")
 	args := commandLine(cfg.Config, o.Entrypoint, o.Args)
 	if len(args) == 0 {
 		return "", nil, nil, fmt.Errorf("no command specified: give one after the image name (%s has no Entrypoint or Cmd)", o.Image)
@@ -87,7 +92,10 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 		AutoRemove: o.Remove, Env: env, Options: &opts, Net: &nw, StopSignal: cfg.Config.StopSignal,
 	}
 	meta, _ := json.Marshal(&rec)
-	ctr, err := e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), nil)
+	// A --rm container is volatile, as Podman makes it: its records are not fsync'd and its
+	// overlay is mounted with "volatile", so unmounting it does not sync the upper layer to disk
+	// (15 ms of a 75 ms start on ext4). It cannot outlive a crash anyway.
+	ctr, err := e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), &storage.ContainerOptions{Volatile: o.Remove})
 	if err != nil {
 		if strings.Contains(err.Error(), "name is already in use") {
 			return "", nil, nil, fmt.Errorf("the container name %q is already in use: remove that container (nook rm %s) or choose another name", name, name)
@@ -116,6 +124,7 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 		nw = *rec.Net
 	}
 	rootfs, err := e.Store.Mount(id, "")
+	timing.Mark("engine rootfs mounted")
 	if err != nil {
 		return nil, fmt.Errorf("mount container rootfs (%s): %w", e.Rootfs.Mode, err)
 	}
@@ -401,6 +410,7 @@ func (e *Engine) startLocked(id string, rec *Record, cfg *imgspecv1.Image, attac
 		return 125, err
 	}
 	defer b.close()
+	timing.Mark("engine prepared")
 	mp, err := e.startMonitor(id, rec, b, attach != nil)
 	if err != nil {
 		if mp != nil {
@@ -418,7 +428,9 @@ func (e *Engine) startLocked(id string, rec *Record, cfg *imgspecv1.Image, attac
 	// From here the monitor outlives this engine, whatever happens to it.
 	userns.Detach()
 	if attach == nil {
+		timing.Mark("engine monitor reported")
 		e.recordStarted(id, rec)
+		timing.Mark("engine record saved")
 		return 0, nil
 	}
 	conn, err := dialRetry(b.rundir, 10*time.Second)
@@ -601,10 +613,12 @@ func (e *Engine) Stop(ref string, timeout int) error {
 	if err != nil {
 		return err
 	}
+	timing.Mark("engine stop signalled")
 	if conn != nil {
 		defer conn.Close()
 	}
 	if e.waitGone(c, conn, time.Duration(timeout)*time.Second) {
+		timing.Mark("engine stop gone")
 		return nil
 	}
 	conn2, err := e.signalContainer(c, syscall.SIGKILL, true)
@@ -680,7 +694,10 @@ func (e *Engine) Cleanup(id string) error {
 	if rec.AutoRemove {
 		return e.Store.DeleteContainer(id)
 	}
+	timing.Mark("cleanup start")
 	_, _ = e.Store.Unmount(id, true)
+	timing.Mark("cleanup unmounted")
+	defer timing.Mark("cleanup saved")
 	return e.saveRecord(id, &rec)
 }
 

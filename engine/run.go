@@ -16,6 +16,7 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/slirp"
 )
@@ -66,6 +67,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (int, error) {
 		return e.runAttached(ctx, o)
 	}
 	id, rec, cfg, err := e.create(ctx, o)
+	timing.Mark("engine created")
 	if err != nil {
 		return 125, err
 	}
@@ -82,7 +84,9 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (int, error) {
 		// Never started: nothing of it is worth keeping.
 		o.Remove = true
 	}
+	timing.Mark("engine container done")
 	cleanup()
+	timing.Mark("engine cleaned up")
 	return code, err
 }
 
@@ -94,6 +98,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 	if err != nil {
 		return 125, err
 	}
+	timing.Mark("engine prepared")
 	defer b.close()
 	defer func() { _ = b.cg.Destroy() }()
 
@@ -137,6 +142,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 		Runtime: e.runtime, Config: b.config, HostNetwork: b.nw.Mode == NetHost,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: b.cgDir,
 		BeforeGo: func(pid int) error {
+			timing.Mark("engine init cloned")
 			if b.nw.slirpConfig() != nil {
 				n, err := startSlirp(ctx, pid, b.rundir, b.nw)
 				if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/runtime"
 )
 
@@ -59,6 +60,9 @@ func StartInit(o InitOptions) (*Init, error) {
 	cmd := exec.Command(o.Runtime, "init", o.Config)
 	cmd.Args[0] = "nook-init"
 	cmd.Env = []string{}
+	if timing.Enabled() {
+		cmd.Env = append(cmd.Env, timing.Env+"="+os.Getenv(timing.Env), timing.LogEnv+"="+os.Getenv(timing.LogEnv))
+	}
 	cmd.ExtraFiles = []*os.File{initEnd}
 	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
 	if o.Stdin != nil {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/slirp"
 )
 
@@ -234,6 +235,7 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 		stdin = m.stdinR // nil without -i: /dev/null
 	}
 	var net *slirp.Network
+	timing.Mark("monitor start init")
 	in, err := StartInit(InitOptions{
 		Runtime: m.cfg.Runtime, Config: m.cfg.Bundle, HostNetwork: m.cfg.HostNetwork,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: m.cgroup,
@@ -246,6 +248,7 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 			return err
 		},
 	})
+	timing.Mark("monitor init started")
 	for _, f := range closeAfter {
 		f.Close()
 	}
@@ -338,11 +341,13 @@ func (m *mon) finish(code int) {
 	}
 	m.mu.Unlock()
 	_ = os.Remove(m.cfg.RunDir + "/" + AttachSocket)
+	timing.Mark("monitor container ended")
 	if len(m.cfg.Cleanup) > 0 {
 		cmd := exec.Command(m.cfg.Cleanup[0], m.cfg.Cleanup[1:]...)
 		cmd.Args[0] = "nook"
 		cmd.Dir = "/"
 		_ = cmd.Run()
+		timing.Mark("monitor cleaned up")
 	}
 	m.log.Close()
 	// The exit frame goes after the output already queued for each client; then the writers

@@ -10,6 +10,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nook-containers/nook/internal/timing"
 )
 
 // Exec finishes the container's process and execs s.Process.Args. It runs
@@ -58,6 +60,7 @@ func Exec(s *specs.Spec, keep ...int) error {
 			return fmt.Errorf("seccomp: %w", err)
 		}
 	}
+	timing.Mark("init seccomp compiled")
 	// Without no_new_privs a filter can only be loaded with CAP_SYS_ADMIN:
 	// load it now, before the capabilities go, as runc does; it must then
 	// allow the set-up's own system calls (Docker's profile does).
@@ -110,6 +113,7 @@ func Exec(s *specs.Spec, keep ...int) error {
 	if err := LoadSeccomp(filter); err != nil {
 		return err
 	}
+	timing.Mark("init exec")
 	err = unix.Exec(path, p.Args, p.Env)
 	code := ExitCannotInvoke
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/idmap"
+	"github.com/nook-containers/nook/internal/timing"
 )
 
 // InEngine reports whether this process is the engine inside nook's user namespace.
@@ -119,11 +120,13 @@ func EnterControl(plan *idmap.Plan) (int, Control, error) {
 	syncR.Close()
 	ctlW.Close()
 	pid := cmd.Process.Pid
+	timing.Mark("cli shim started")
 	if err := plan.Apply(pid); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return 125, none, &EngineError{fmt.Errorf("map user namespace: %w", err)}
 	}
+	timing.Mark("cli mapped")
 	if _, err := syncW.Write([]byte(msgMapped)); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

@@ -9,6 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/runtime"
 )
@@ -43,9 +44,11 @@ func containerInit(config string) int {
 	if err := runtime.PrepareProcess(&s); err != nil {
 		return fail(err)
 	}
+	timing.Mark("init rootfs")
 	if err := overlay.SetupRootfs(&s); err != nil {
 		return fail(err)
 	}
+	timing.Mark("init rootfs done")
 	if s.Process != nil && s.Process.Terminal {
 		master, err := overlay.SetupConsole()
 		if err != nil {

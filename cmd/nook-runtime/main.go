@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/userns"
 )
@@ -24,6 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "nook-runtime: this helper is run by nook, not by hand")
 		os.Exit(125)
 	}
+	timing.Mark("runtime " + os.Args[1])
 	switch os.Args[1] {
 	case "shim":
 		err := userns.Shim(os.Args[2:])

@@ -9,15 +9,19 @@ import (
 	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/nook-containers/nook/engine"
+	"github.com/nook-containers/nook/internal/timing"
 )
 
 func main() {
+	timing.Mark("main")
 	// containers/storage re-executes this binary for some layer operations; those children
 	// must do their job and exit before any of nook's own code runs.
 	if reexec.Init() {
 		return
 	}
-	os.Exit(Main(os.Args[1:]))
+	code := Main(os.Args[1:])
+	timing.Mark("exit")
+	os.Exit(code)
 }
 
 // Main runs nook with args and returns the exit status. It is the one place that turns an

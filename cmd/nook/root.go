@@ -8,6 +8,7 @@ import (
 
 	"github.com/nook-containers/nook/engine"
 	"github.com/nook-containers/nook/idmap"
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/nsexec"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/userns"
@@ -70,6 +71,7 @@ func enterEngine(cmd *cobra.Command) error {
 	if _, err := overlay.ParseMode(g.rootfsMode); err != nil {
 		return err
 	}
+	timing.Mark("cli resolve")
 	plan, err := idmap.Resolve()
 	if err != nil {
 		return fmt.Errorf("resolve user namespace mapping: %w", err)
@@ -77,7 +79,9 @@ func enterEngine(cmd *cobra.Command) error {
 	if plan.Warning != "" {
 		fmt.Fprintln(os.Stderr, plan.Warning)
 	}
+	timing.Mark("cli enter")
 	code, ctl, err := userns.EnterControl(plan)
+	timing.Mark("cli engine done")
 	if err != nil {
 		return &statusError{code, err}
 	}
