@@ -2,10 +2,11 @@
 # Where the start of `nook run --rm --network none demo /bin/true` spends its time:
 #   1. Go package initialisation of bin/nook and bin/nook-runtime (GODEBUG=inittrace=1): the
 #      floor each exec of a Go binary pays before main;
-#   2. the timeline of one start under strace: every exec, clone, mount and pivot_root, in ms
+#   2. the stages of one start as nook's own processes mark them (NOOK_TIMING=1, internal/timing);
+#   3. the timeline of one start under strace: every exec, clone, mount and pivot_root, in ms
 #      since nook was started, and the time between consecutive execs.
 # Run after `make build` (bash bench/trace.sh). As root it traces as the test user (strace -u,
-# so the setuid newuidmap/newgidmap keep their privilege); as a normal user part 2 is skipped,
+# so the setuid newuidmap/newgidmap keep their privilege); as a normal user part 3 is skipped,
 # because under an unprivileged tracer the setuid helpers lose it and nook would take another
 # path. Figures vary between runs: read them as proportions.
 set -euo pipefail
@@ -57,7 +58,16 @@ as_user env GODEBUG=inittrace=1 "$nook" --help 2>&1 >/dev/null | inits
 echo "bin/nook run --rm --network none demo /bin/true, every Go process that reports:"
 as_user env GODEBUG=inittrace=1 "$nook" run --rm --network none demo /bin/true 2>&1 >/dev/null | inits
 echo
-echo "== 2. Timeline of one start (strace -f)"
+echo "== 2. Stages of one start (NOOK_TIMING=1: every nook process marks its stages on one clock, ms)"
+for i in 1 2 3; do
+	as_user env NOOK_TIMING=1 "$nook" run --rm --network none demo /bin/true 2>&1 >/dev/null | grep '^timing:' >"$work/timing.$i"
+done
+# The median of three runs per stage, in the order the stages were reached.
+cat "$work/timing."* | awk '{ st = $3; for (i = 4; i < NF; i++) st = st " " $i; print st "\t" $NF }' |
+	sort -t "$(printf '\t')" -k1,1 -k2,2n | awk -F '\t' '{ v[$1] = v[$1] " " $2; n[$1]++ }
+		END { for (s in v) { split(substr(v[s], 2), a, " "); printf "%8.2f  %s\n", a[int((n[s] + 1) / 2)], s } }' | sort -n
+echo
+echo "== 3. Timeline of one start (strace -f)"
 if [[ $root -eq 0 ]]; then
 	echo "skipped: needs root (see the header of bench/trace.sh)"
 	exit 0
