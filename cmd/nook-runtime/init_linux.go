@@ -34,10 +34,12 @@ func containerInit(config string) int {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fail(fmt.Errorf("parse container config: %w", err))
 	}
+	timing.Mark("init config read")
 	m, _, err := runtime.Recv(sync)
 	if err != nil || m.Type != runtime.MsgGo {
 		return 125 // the engine is gone or broken: nobody to report to
 	}
+	timing.Mark("init go")
 	if err := runtime.UnshareCgroupNamespace(&s); err != nil {
 		return fail(err)
 	}
