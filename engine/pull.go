@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/copy"
@@ -38,12 +39,45 @@ type PullResult struct {
 // Pull copies an image from a registry into the store. Layers are fetched in parallel and
 // verified against their digests before they are committed; a layer left by a pull that
 // failed or was killed is reused by the next pull of the same image, or swept once no image
-// transfer is running.
+// transfer is running. A short name is tried at each name registries.conf resolves it to, in
+// order (shortnames.go).
 func (e *Engine) Pull(ctx context.Context, o PullOptions) (*PullResult, error) {
-	named, err := ParseReference(o.Name)
+	res, err := e.resolvePull(o.Name)
 	if err != nil {
 		return nil, err
 	}
+	if res.description != "" && o.Progress != nil {
+		fmt.Fprintln(o.Progress, res.description)
+	}
+	var faults []string
+	var last error
+	for _, named := range res.candidates {
+		if len(res.candidates) > 1 && o.Progress != nil {
+			fmt.Fprintf(o.Progress, "Trying to pull %s...\n", named.String())
+		}
+		out, err := e.pullOne(ctx, named, o)
+		if err == nil {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		last = err
+		faults = append(faults, fmt.Sprintf("%s: %s", named.String(), registryFault(err)))
+	}
+	if len(res.candidates) == 1 {
+		return nil, last
+	}
+	what := "none of the names it resolves to has it"
+	if res.searched {
+		what = "no unqualified-search registry has it"
+	}
+	return nil, fmt.Errorf("pull %s: %s (%s): check the name and the tag, or the registries in %s",
+		o.Name, what, strings.Join(faults, "; "), res.origin)
+}
+
+// pullOne pulls one fully qualified name.
+func (e *Engine) pullOne(ctx context.Context, named reference.Named, o PullOptions) (*PullResult, error) {
 	res := &PullResult{Ref: named}
 	var before string
 	if img, err := e.Store.Image(named.String()); err == nil {

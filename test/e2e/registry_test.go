@@ -48,11 +48,11 @@ func needRegistries(t *testing.T) (open, auth *registry) {
 				return
 			}
 		}
-		openRegistry, registryErr = startRegistry(bin, "", "")
+		openRegistry, registryErr = startRegistry(bin, "127.0.0.1", "", "")
 		if registryErr != nil {
 			return
 		}
-		authRegistry, registryErr = startRegistry(bin, "nookuser", "s3cret-pass")
+		authRegistry, registryErr = startRegistry(bin, "127.0.0.1", "nookuser", "s3cret-pass")
 	})
 	if registryErr != nil {
 		t.Fatalf("start the test registry: %v", registryErr)
@@ -60,8 +60,10 @@ func needRegistries(t *testing.T) (open, auth *registry) {
 	return openRegistry, authRegistry
 }
 
-func registryPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func registryPort() (int, error) { return freePortOn("127.0.0.1") }
+
+func freePortOn(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -69,16 +71,16 @@ func registryPort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startRegistry(bin, user, pass string) (*registry, error) {
+func startRegistry(bin, host, user, pass string) (*registry, error) {
 	dir, err := os.MkdirTemp(baseDir, "registry-")
 	if err != nil {
 		return nil, err
 	}
-	port, err := registryPort()
+	port, err := freePortOn(host)
 	if err != nil {
 		return nil, err
 	}
-	r := &registry{addr: fmt.Sprintf("127.0.0.1:%d", port), user: user, pass: pass}
+	r := &registry{addr: net.JoinHostPort(host, fmt.Sprint(port)), user: user, pass: pass}
 	auth := ""
 	if user != "" {
 		hp, err := exec.LookPath("htpasswd")
