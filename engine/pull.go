@@ -96,7 +96,7 @@ func (e *Engine) pullOne(ctx context.Context, named reference.Named, o PullOptio
 	if err != nil {
 		return nil, err
 	}
-	manifestBytes, err := e.transfer(ctx, dest, src, e.transferContext(), e.registryContext(domain, o.TLSVerify), o.Progress)
+	manifestBytes, err := e.transfer(ctx, dest, src, e.transferContext(), e.registryContext(named, o.TLSVerify), o.Progress)
 	done()
 	if err != nil {
 		return nil, explainRegistryError("pull "+reference.FamiliarString(named), domain, err)
@@ -182,7 +182,7 @@ func (e *Engine) Push(ctx context.Context, o PushOptions) (reference.Named, dige
 	if err != nil {
 		return nil, "", 0, err
 	}
-	m, err := e.transfer(ctx, dest, src, e.registryContext(domain, o.TLSVerify), e.transferContext(), o.Progress)
+	m, err := e.transfer(ctx, dest, src, e.registryContext(named, o.TLSVerify), e.transferContext(), o.Progress)
 	done()
 	if err != nil {
 		return nil, "", 0, explainRegistryError("push "+reference.FamiliarString(named), domain, err)

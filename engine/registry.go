@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,10 +57,16 @@ func isLoopbackRegistry(domain string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// registryContext is the containers/image configuration for talking to a registry: the
-// user's auth files (auth.json, ~/.docker/config.json) and registries.conf where it exists,
-// plus TLS as asked.
-func (e *Engine) registryContext(domain string, tls TLSVerify) *types.SystemContext {
+// registryContext is the containers/image configuration for talking to the registry of
+// named: the user's credentials (authContext) and registries.conf where it exists, plus TLS
+// as asked.
+func (e *Engine) registryContext(named reference.Named, tls TLSVerify) *types.SystemContext {
+	sys := e.tlsContext(reference.Domain(named), tls)
+	authContext(sys, named)
+	return sys
+}
+
+func (e *Engine) tlsContext(domain string, tls TLSVerify) *types.SystemContext {
 	sys := e.transferContext()
 	switch {
 	case tls == TLSOff:
@@ -108,12 +115,71 @@ func NormalizeRegistry(s string) string {
 }
 
 // loginContext is registryContext for login and logout, which run outside the user namespace
-// (no store is needed) and so see the user's own files directly.
+// (no store is needed): they write the auth file the engine reads first (authFile).
 func loginContext(domain string, tls TLSVerify) *types.SystemContext {
 	e := &Engine{}
-	sys := e.registryContext(domain, tls)
+	sys := e.tlsContext(domain, tls)
 	sys.BigFilesTemporaryDir = ""
+	sys.AuthFilePath = authFile()
 	return sys
+}
+
+// authFile is the auth.json that `nook login` writes and pulls and pushes read first, "" for
+// containers/image's default, $XDG_RUNTIME_DIR/containers/auth.json (Podman's and Skopeo's),
+// which the CLI and the engine find alike because the engine keeps the CLI's environment.
+// Without XDG_RUNTIME_DIR containers/image's default is /run/containers/UID/auth.json with
+// the process's own UID: the CLI's on the host, 0 in the engine (root's file). nook uses the
+// lasting per-user file instead, $XDG_CONFIG_HOME/containers/auth.json
+// (~/.config/containers/auth.json), which containers/image reads in every case.
+func authFile() string {
+	if os.Getenv("XDG_RUNTIME_DIR") != "" {
+		return ""
+	}
+	cfg := os.Getenv("XDG_CONFIG_HOME")
+	if cfg == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		cfg = filepath.Join(home, ".config")
+	}
+	return filepath.Join(cfg, "containers", "auth.json")
+}
+
+// dockerConfigFile is Docker's client configuration, whose credentials nook reads too.
+func dockerConfigFile() string {
+	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".docker", "config.json")
+}
+
+// authContext sets where the credentials for named come from. With XDG_RUNTIME_DIR,
+// containers/image's own search: $XDG_RUNTIME_DIR/containers/auth.json,
+// $XDG_CONFIG_HOME/containers/auth.json, ~/.docker/config.json. Without it, the same files but
+// the first (authFile): the engine reads them itself, because naming one file to
+// containers/image (AuthFilePath) makes it read that one only.
+func authContext(sys *types.SystemContext, named reference.Named) {
+	p := authFile()
+	if p == "" {
+		return
+	}
+	for _, f := range []*types.SystemContext{{AuthFilePath: p}, {DockerCompatAuthFilePath: dockerConfigFile()}} {
+		if f.DockerCompatAuthFilePath == "" && f.AuthFilePath == "" {
+			continue
+		}
+		f.SystemRegistriesConfPath = sys.SystemRegistriesConfPath
+		creds, err := config.GetCredentialsForRef(f, named)
+		if err == nil && (creds.Username != "" || creds.IdentityToken != "") {
+			sys.DockerAuthConfig = &creds
+			return
+		}
+	}
+	sys.AuthFilePath = p // no credentials: anonymous, and root's file is never read
 }
 
 // Login checks the credentials against the registry and stores them in auth.json.

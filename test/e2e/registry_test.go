@@ -394,6 +394,52 @@ func TestRegistryAuth(t *testing.T) {
 	assertNoOrphanLayers(t, s)
 }
 
+// Without XDG_RUNTIME_DIR, login (on the host) and pull (in the engine, root of the user
+// namespace) use the same auth.json, $XDG_CONFIG_HOME/containers/auth.json; Docker's config
+// file is read too.
+func TestRegistryAuthWithoutRuntimeDir(t *testing.T) {
+	_, areg := needRegistries(t)
+	s := newStore(t, "registry-auth-nort", storeOptions{noRuntimeDir: true}, false)
+	name := areg.addr + "/nort/bb:1"
+	cfgHome := t.TempDir()
+	env := []string{"XDG_CONFIG_HOME=" + cfgHome}
+
+	r := s.nookEnv(t, env, areg.pass+"\n", "login", "-u", areg.user, "--password-stdin", areg.addr)
+	assertExit(t, r, 0)
+	b, err := os.ReadFile(filepath.Join(cfgHome, "containers", "auth.json"))
+	if err != nil {
+		t.Fatalf("login without XDG_RUNTIME_DIR should write $XDG_CONFIG_HOME/containers/auth.json: %v", err)
+	}
+	assertContains(t, "auth.json", string(b), areg.addr)
+	r = s.nookEnv(t, env, "", "push", "-q", "demo", name)
+	assertExit(t, r, 0)
+	s.mustNook(t, "rmi", "demo")
+	r = s.nookEnv(t, env, "", "pull", "-q", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "run after the pull", s.mustNook(t, "run", "--rm", name, "echo", "nort").Stdout, "nort\n")
+	s.mustNook(t, "rmi", name)
+	r = s.nookEnv(t, env, "", "logout", areg.addr)
+	assertExit(t, r, 0)
+	assertEqual(t, "logout", r.Stdout, "Removing login credentials for "+areg.addr+"\n")
+	r = s.nookEnv(t, env, "", "pull", "-q", name)
+	assertExit(t, r, 125)
+	assertErrorLine(t, r, "unauthorized")
+
+	// ~/.docker/config.json, with no auth.json at all.
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".docker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, areg.addr, base64.StdEncoding.EncodeToString([]byte(areg.user+":"+areg.pass)))
+	if err := os.WriteFile(filepath.Join(home, ".docker", "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = s.nookEnv(t, []string{"HOME=" + home}, "", "pull", "-q", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "run after a pull with Docker's credentials", s.mustNook(t, "run", "--rm", name, "echo", "docker cfg").Stdout, "docker cfg\n")
+	assertNoOrphanLayers(t, s)
+}
+
 // Registry faults: each one line, exit 125, nothing left in the store.
 func TestRegistryFaults(t *testing.T) {
 	reg, _ := needRegistries(t)
