@@ -18,6 +18,7 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // PullOptions are `nook pull`'s settings.
@@ -122,7 +123,14 @@ func (e *Engine) PullForRun(ctx context.Context, name string, stderr io.Writer) 
 		return nil, err
 	}
 	familiar := reference.FamiliarString(named)
-	w := &announceWriter{w: stderr, first: fmt.Sprintf("Unable to find image '%s' locally\n", familiar)}
+	announce := fmt.Sprintf("Unable to find image '%s' locally\n", familiar)
+	var w io.Writer = &announceWriter{w: stderr, first: announce}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		// On a terminal containers/image draws progress bars, but only on the *os.File
+		// itself: say it now, as docker run does.
+		fmt.Fprint(f, announce)
+		w = f
+	}
 	res, err := e.Pull(ctx, PullOptions{Name: name, Progress: w})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s, and pulling it failed: %v", ErrImageUnknown, familiar, err)

@@ -612,3 +612,58 @@ func pushBig(t *testing.T, s *store, name string) {
 	s.mustNook(t, "load", "-q", "-i", arch)
 	s.mustNook(t, "push", "-q", "big:1", name)
 }
+
+// Progress: bars (drawn with terminal escapes) when nook runs on a terminal, plain lines when
+// its output goes to pipes, nothing with -q.
+func TestRegistryProgress(t *testing.T) {
+	reg, _ := needRegistries(t)
+	src := newStore(t, "registry-progress-src", storeOptions{}, false)
+	name := reg.addr + "/progress/big:1"
+	pushBig(t, src, name)
+
+	s := newStore(t, "registry-progress-tty", storeOptions{}, true)
+	master, slave := openPty(t)
+	defer master.Close()
+	setWinsize(t, master, 24, 100)
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := exec_(ctx, s, "pull", name)
+	out, readDone := startOnPty(t, cmd, master, slave)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("nook pull on a terminal: %v\n--- terminal ---\n%q", err, out.String())
+	}
+	select {
+	case <-readDone:
+	case <-time.After(5 * time.Second):
+	}
+	o := out.String()
+	t.Logf("terminal output: %q", truncate(o, 3000))
+	assertContains(t, "pull on a terminal", o, "Copying blob")
+	assertContains(t, "pull on a terminal: bars redrawn with cursor movements", o, "\x1b[")
+	if !regexp.MustCompile(`\[[=>+-]*[-_ ]*\]|done|MiB`).MatchString(o) {
+		t.Errorf("pull on a terminal: no progress bar drawn")
+	}
+	assertContains(t, "pull on a terminal", o, "Status: Downloaded newer image for "+name)
+
+	s2 := newStore(t, "registry-progress-pipe", storeOptions{}, true)
+	r := s2.nook(t, "pull", name)
+	assertExit(t, r, 0)
+	plain := regexp.MustCompile(`^(Getting image source signatures|Copying (blob|config) sha256:[0-9a-f]{64}|Copying blob sha256:[0-9a-f]{64} skipped: already exists|Writing manifest to image destination|Storing signatures)$`)
+	lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
+	if len(lines) < 4 {
+		t.Errorf("pull to a pipe: %d progress line(s), want one per blob and more:\n%s", len(lines), r.Stderr)
+	}
+	for _, l := range lines {
+		if !plain.MatchString(l) {
+			t.Errorf("pull to a pipe: progress line %q is not a plain line", l)
+		}
+	}
+	assertNotContains(t, "pull to a pipe", r.Stderr, "\x1b")
+	assertNotContains(t, "pull to a pipe", r.Stderr, "\r")
+
+	s3 := newStore(t, "registry-progress-quiet", storeOptions{}, true)
+	r = s3.nook(t, "pull", "-q", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "pull -q: standard error", r.Stderr, "")
+	assertEqual(t, "pull -q: standard output", r.Stdout, name+"\n")
+}
