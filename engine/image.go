@@ -51,17 +51,25 @@ func (e *Engine) findImage(name string) (*storage.Image, reference.Named, error)
 			return img, nil, nil
 		}
 	}
-	cands, err := e.lookupCandidates(name)
+	ref, err := ParseName(name)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, ref := range cands {
+	try := func(ref reference.Named) (*storage.Image, error) {
 		img, err := e.Store.Image(ref.String())
-		if err == nil {
-			return img, ref, nil
+		if err != nil && !errors.Is(err, storage.ErrImageUnknown) {
+			return nil, fmt.Errorf("look up image %s: %w", name, err)
 		}
-		if !errors.Is(err, storage.ErrImageUnknown) {
-			return nil, nil, fmt.Errorf("look up image %s: %w", name, err)
+		return img, nil
+	}
+	// Docker's name first, without reading registries.conf: the common case, on the start
+	// path of every `nook run`.
+	if img, err := try(ref); img != nil || err != nil {
+		return img, ref, err
+	}
+	for _, ref := range e.lookupCandidates(name)[1:] {
+		if img, err := try(ref); img != nil || err != nil {
+			return img, ref, err
 		}
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrImageUnknown, name)

@@ -135,15 +135,16 @@ func (e *Engine) resolvePull(name string) (*resolution, error) {
 // Docker's normalisation (docker.io/library/NAME, what nook tags, builds and loads as), then,
 // for a short name, what registries.conf makes of it (the alias, localhost/NAME, each search
 // registry), as Podman looks up local images.
-func (e *Engine) lookupCandidates(name string) ([]reference.Named, error) {
+// name must be valid (ParseName).
+func (e *Engine) lookupCandidates(name string) []reference.Named {
 	ref, err := ParseName(name)
 	if err != nil {
-		return nil, err
+		return nil
 	}
 	out := []reference.Named{ref}
 	short, repo, tag, _, err := shortName(name)
 	if err != nil || !short {
-		return out, nil
+		return out
 	}
 	add := func(prefix string) {
 		if c, err := qualify(prefix, tag); err == nil && c.String() != ref.String() {
@@ -162,7 +163,7 @@ func (e *Engine) lookupCandidates(name string) ([]reference.Named, error) {
 			add(reg + "/" + repo)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // registriesConfError says which configuration is at fault.
