@@ -25,7 +25,7 @@ if [[ ${1:-} != --measure ]]; then
 		[[ -x $repo/bin/$b ]] || { echo "bench: $repo/bin/$b is missing; run 'make build' first" >&2; exit 2; }
 	done
 	deps="docker-registry jq"
-	[[ $podman == 1 ]] && deps="$deps podman"
+	[[ $podman == 1 ]] && deps="$deps podman runc"
 	# shellcheck disable=SC2086
 	nook_install_deps $deps
 	if [[ $(id -u) -eq 0 ]]; then
@@ -35,7 +35,8 @@ if [[ ${1:-} != --measure ]]; then
 	out=$(mktemp "${TMPDIR:-/tmp}/nook-bench-pull.XXXXXX")
 	chmod 0666 "$out"
 	rc=0
-	BENCH_PULL_RUNS=$runs BENCH_PODMAN=$podman nook_as_user bash "$bench_dir/pull.sh" --measure "$out" || rc=$?
+	# The knobs go as arguments: nook_as_user starts the user with a clean environment.
+	nook_as_user bash "$bench_dir/pull.sh" --measure "$out" "$runs" "$podman" || rc=$?
 	if [[ -s $out ]]; then
 		mkdir -p "$bench_dir/results"
 		cp "$out" "$bench_dir/results/pull.json"
@@ -46,13 +47,21 @@ if [[ ${1:-} != --measure ]]; then
 fi
 
 # ---- as the measuring user ------------------------------------------------------------
-result=$2
+result=$2 runs=${3:-$runs} podman=${4:-$podman}
 nook=$repo/bin/nook
 work=$(mktemp -d "${TMPDIR:-/tmp}/nook-bench-pull.XXXXXX")
+podman_xdg=$work/podman-xdg
+# Podman refuses a run root longer than 50 characters: its run roots go in a short folder.
+prun=$(mktemp -d /tmp/npr.XXXXXX)
 reg_pid=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	[[ -n $reg_pid ]] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+	# Rootless podman leaves a pause process holding its user namespace: stop the one it made.
+	local pid
+	pid=$(cat "$podman_xdg/libpod/tmp/pause.pid" 2>/dev/null) || true
+	if [[ $pid =~ ^[0-9]+$ ]]; then kill "$pid" 2>/dev/null || true; fi
+	rm -rf "$prun" 2>/dev/null || unshare --map-root-user --map-auto rm -rf "$prun" 2>/dev/null || true
 	rm -rf "$work" 2>/dev/null || unshare --map-root-user --map-auto rm -rf "$work" 2>/dev/null ||
 		echo "bench: could not remove $work" >&2
 }
@@ -149,9 +158,11 @@ measure() { # measure ROW COMMAND...: run in a fresh store each time; keeps the 
 }
 nook_pull() { env $(store "$1") "$nook" pull -q "$ref"; }
 nook_load() { env $(store "$1") "$nook" load -q -i "$work/big.tar"; }
-podman_args() { echo "--root $work/$1/podman --runroot $work/$1/podman-run --storage-driver overlay"; }
-podman_pull() { mkdir -p "$work/$1"; podman $(podman_args "$1") pull -q --tls-verify=false "$ref"; }
-podman_load() { mkdir -p "$work/$1"; podman $(podman_args "$1") load -q -i "$work/big.tar"; }
+# Rootless podman as the same user, in a store of its own per run, with its own runtime directory.
+podman_args() { echo "--root $work/$1/podman --runroot $prun/$1 --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $(command -v runc || echo runc)"; }
+podmanw() { mkdir -p "$podman_xdg" && chmod 0700 "$podman_xdg" && XDG_RUNTIME_DIR=$podman_xdg podman "$@"; }
+podman_pull() { mkdir -p "$work/$1"; podmanw $(podman_args "$1") pull -q --tls-verify=false "$ref"; }
+podman_load() { mkdir -p "$work/$1"; podmanw $(podman_args "$1") load -q -i "$work/big.tar"; }
 
 echo "bench: image of $size_mb MB (3 layers) at $ref; $runs run(s) per row, each into an empty store"
 rc=0

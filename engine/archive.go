@@ -509,7 +509,7 @@ func (e *Engine) loadOne(ctx context.Context, src types.ImageReference, names []
 	}
 	m, err := e.transfer(ctx, dest, src, e.transferContext(), e.transferContext(), progress)
 	if err != nil {
-		return LoadedImage{}, fmt.Errorf("load %s: %w", what, err)
+		return LoadedImage{}, explainStoreError("load "+what, err)
 	}
 	img, err := e.imageByManifest(m)
 	if err != nil {

@@ -38,23 +38,41 @@ func ParseName(name string) (reference.Named, error) {
 
 // FindImage finds a local image by name, full or short ID.
 func (e *Engine) FindImage(name string) (*storage.Image, error) {
+	img, _, err := e.findImage(name)
+	return img, err
+}
+
+// findImage is FindImage that also says under which name the image was found (nil when
+// found by ID). A short name is looked up as Docker names it first, then as registries.conf
+// resolves it (lookupCandidates).
+func (e *Engine) findImage(name string) (*storage.Image, reference.Named, error) {
 	if looksLikeID(name) {
 		if img, err := e.Store.Image(strings.TrimPrefix(name, "sha256:")); err == nil {
-			return img, nil
+			return img, nil, nil
 		}
 	}
 	ref, err := ParseName(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	img, err := e.Store.Image(ref.String())
-	if err != nil {
-		if errors.Is(err, storage.ErrImageUnknown) {
-			return nil, fmt.Errorf("%w: %s", ErrImageUnknown, name)
+	try := func(ref reference.Named) (*storage.Image, error) {
+		img, err := e.Store.Image(ref.String())
+		if err != nil && !errors.Is(err, storage.ErrImageUnknown) {
+			return nil, fmt.Errorf("look up image %s: %w", name, err)
 		}
-		return nil, fmt.Errorf("look up image %s: %w", name, err)
+		return img, nil
 	}
-	return img, nil
+	// Docker's name first, without reading registries.conf: the common case, on the start
+	// path of every `nook run`.
+	if img, err := try(ref); img != nil || err != nil {
+		return img, ref, err
+	}
+	for _, ref := range e.lookupCandidates(name)[1:] {
+		if img, err := try(ref); img != nil || err != nil {
+			return img, ref, err
+		}
+	}
+	return nil, nil, fmt.Errorf("%w: %s", ErrImageUnknown, name)
 }
 
 func looksLikeID(s string) bool {
@@ -285,14 +303,13 @@ func (e *Engine) Images(all bool) ([]ImageSummary, error) {
 // RemoveImage removes a name from an image, and the image when no name is left (or when it
 // was named by ID). A container using it blocks removal unless force.
 func (e *Engine) RemoveImage(name string, force bool) ([]string, error) {
-	img, err := e.FindImage(name)
+	img, ref, err := e.findImage(name)
 	if err != nil {
 		return nil, err
 	}
 	var report []string
-	byID := looksLikeID(name) && strings.HasPrefix(img.ID, strings.TrimPrefix(name, "sha256:"))
+	byID := ref == nil
 	if !byID && len(img.Names) > 1 {
-		ref, _ := ParseName(name)
 		if err := e.Store.RemoveNames(img.ID, []string{ref.String()}); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/copy"
@@ -17,6 +18,7 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // PullOptions are `nook pull`'s settings.
@@ -38,12 +40,45 @@ type PullResult struct {
 // Pull copies an image from a registry into the store. Layers are fetched in parallel and
 // verified against their digests before they are committed; a layer left by a pull that
 // failed or was killed is reused by the next pull of the same image, or swept once no image
-// transfer is running.
+// transfer is running. A short name is tried at each name registries.conf resolves it to, in
+// order (shortnames.go).
 func (e *Engine) Pull(ctx context.Context, o PullOptions) (*PullResult, error) {
-	named, err := ParseReference(o.Name)
+	res, err := e.resolvePull(o.Name)
 	if err != nil {
 		return nil, err
 	}
+	if res.description != "" && o.Progress != nil {
+		fmt.Fprintln(o.Progress, res.description)
+	}
+	var faults []string
+	var last error
+	for _, named := range res.candidates {
+		if len(res.candidates) > 1 && o.Progress != nil {
+			fmt.Fprintf(o.Progress, "Trying to pull %s...\n", named.String())
+		}
+		out, err := e.pullOne(ctx, named, o)
+		if err == nil {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		last = err
+		faults = append(faults, fmt.Sprintf("%s: %s", named.String(), registryFault(err)))
+	}
+	if len(res.candidates) == 1 {
+		return nil, last
+	}
+	what := "none of the names it resolves to has it"
+	if res.searched {
+		what = "no unqualified-search registry has it"
+	}
+	return nil, fmt.Errorf("pull %s: %s (%s): check the name and the tag, or the registries in %s",
+		o.Name, what, strings.Join(faults, "; "), res.origin)
+}
+
+// pullOne pulls one fully qualified name.
+func (e *Engine) pullOne(ctx context.Context, named reference.Named, o PullOptions) (*PullResult, error) {
 	res := &PullResult{Ref: named}
 	var before string
 	if img, err := e.Store.Image(named.String()); err == nil {
@@ -62,7 +97,7 @@ func (e *Engine) Pull(ctx context.Context, o PullOptions) (*PullResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	manifestBytes, err := e.transfer(ctx, dest, src, e.transferContext(), e.registryContext(domain, o.TLSVerify), o.Progress)
+	manifestBytes, err := e.transfer(ctx, dest, src, e.transferContext(), e.registryContext(named, o.TLSVerify), o.Progress)
 	done()
 	if err != nil {
 		return nil, explainRegistryError("pull "+reference.FamiliarString(named), domain, err)
@@ -88,7 +123,14 @@ func (e *Engine) PullForRun(ctx context.Context, name string, stderr io.Writer) 
 		return nil, err
 	}
 	familiar := reference.FamiliarString(named)
-	w := &announceWriter{w: stderr, first: fmt.Sprintf("Unable to find image '%s' locally\n", familiar)}
+	announce := fmt.Sprintf("Unable to find image '%s' locally\n", familiar)
+	var w io.Writer = &announceWriter{w: stderr, first: announce}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		// On a terminal containers/image draws progress bars, but only on the *os.File
+		// itself: say it now, as docker run does.
+		fmt.Fprint(f, announce)
+		w = f
+	}
 	res, err := e.Pull(ctx, PullOptions{Name: name, Progress: w})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s, and pulling it failed: %v", ErrImageUnknown, familiar, err)
@@ -148,7 +190,7 @@ func (e *Engine) Push(ctx context.Context, o PushOptions) (reference.Named, dige
 	if err != nil {
 		return nil, "", 0, err
 	}
-	m, err := e.transfer(ctx, dest, src, e.registryContext(domain, o.TLSVerify), e.transferContext(), o.Progress)
+	m, err := e.transfer(ctx, dest, src, e.registryContext(named, o.TLSVerify), e.transferContext(), o.Progress)
 	done()
 	if err != nil {
 		return nil, "", 0, explainRegistryError("push "+reference.FamiliarString(named), domain, err)

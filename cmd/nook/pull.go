@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
+	"golang.org/x/term"
 
 	"github.com/nook-containers/nook/engine"
 )
@@ -70,11 +71,22 @@ func tlsVerify(c *cobra.Command, v bool) engine.TLSVerify {
 	return engine.TLSOff
 }
 
-// progressWriter is where containers/image reports a transfer: standard error, as bars on a
-// terminal and as plain lines otherwise; nowhere with -q.
+// progressWriter is where containers/image reports a transfer: standard error, with
+// progress bars when the user watches a terminal (standard output and standard error both
+// are one), and as plain lines otherwise ("Copying blob sha256:..."); nowhere with -q.
+// containers/image draws bars (vbauerster/mpb) only when it is given the terminal's *os.File
+// itself, so the plain case hides the file behind another writer.
 func progressWriter(quiet bool) io.Writer {
 	if quiet {
 		return nil
 	}
-	return os.Stderr
+	if term.IsTerminal(int(os.Stdout.Fd())) && term.IsTerminal(int(os.Stderr.Fd())) {
+		return os.Stderr
+	}
+	return plainWriter{os.Stderr}
 }
+
+// plainWriter is a writer that is not a file, hence never a terminal to containers/image.
+type plainWriter struct{ w io.Writer }
+
+func (p plainWriter) Write(b []byte) (int, error) { return p.w.Write(b) }

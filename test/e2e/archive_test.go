@@ -536,3 +536,49 @@ func TestArchiveImageCommands(t *testing.T) {
 	assertContains(t, "rmi -f", r.Stdout, "Deleted: "+id)
 	assertNoOrphanLayers(t, s)
 }
+
+// A layer with a hard link to a file the image does not have: containers/storage refuses to
+// unpack it, and nook says so in one line with what to do, for load (both formats) and pull;
+// nothing is left in the store.
+func TestLayerHardLinkRefused(t *testing.T) {
+	reg, _ := needRegistries(t)
+	skopeo, err := exec.LookPath("skopeo")
+	if err != nil {
+		t.Fatalf("skopeo is not installed (apt-get install skopeo; test/run-e2e.sh does it as root)")
+	}
+	s := newStore(t, "hardlink", storeOptions{}, false)
+	s.mustNook(t, "push", "-q", "demo", reg.addr+"/hardlink/warmup:1")
+	s.mustNook(t, "pull", "-q", reg.addr+"/hardlink/warmup:1")
+	dir := t.TempDir()
+	layer := filepath.Join(dir, "layer.tar")
+	writeEscapeLayer(t, layer, busyboxTar, []escapeEntry{{name: "linked", link: "nowhere/in/the/image", typ: tar.TypeLink}})
+	lb, err := os.ReadFile(layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	da := filepath.Join(dir, "hl.tar")
+	if err := writeDockerArchive(da, []string{"hardlink:1"}, [][]byte{lb}); err != nil {
+		t.Fatal(err)
+	}
+	layout := filepath.Join(dir, "layout")
+	if err := writeOCILayout(layout, "docker.io/library/hardlink:2", runtime.GOARCH, false, [][]byte{lb}); err != nil {
+		t.Fatal(err)
+	}
+	oa := filepath.Join(dir, "hl-oci.tar")
+	if err := tarDir(layout, oa); err != nil {
+		t.Fatal(err)
+	}
+	image := reg.addr + "/hardlink/bad:1"
+	if out, err := exec.Command(skopeo, "copy", "--dest-tls-verify=false", "docker-archive:"+da, "docker://"+image).CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy to the registry: %v\n%s", err, out)
+	}
+	before := graphEntries(s)
+	for _, args := range [][]string{{"load", "-q", "-i", da}, {"load", "-q", "-i", oa}, {"pull", "-q", image}} {
+		r := s.nook(t, args...)
+		assertExit(t, r, 125)
+		assertErrorLine(t, r, "hard link", "does not have", "rebuild it")
+		assertNotContains(t, "the error", r.Stderr, "unpacking failed")
+	}
+	assertNoNewGraphEntries(t, s, before, "refused hard links")
+	assertNoOrphanLayers(t, s)
+}

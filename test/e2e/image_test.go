@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"compress/gzip"
 	"os"
 	"path/filepath"
@@ -188,4 +189,24 @@ func TestUnknownImage(t *testing.T) {
 	r = s.nook(t, "run", "--rm", "demo:nosuchtag", "true")
 	assertExit(t, r, 125)
 	assertErrorLine(t, r, "demo:nosuchtag")
+}
+
+// rmi of an image while a container from it runs: refused in one line, by name and by ID,
+// and the container keeps running.
+func TestImageRemoveWhileRunning(t *testing.T) {
+	s := newStore(t, "rmi-running", storeOptions{}, false)
+	id := strings.TrimSpace(s.mustNook(t, "image", "inspect", "-f", "{{.Id}}", "demo").Stdout)
+	s.mustNook(t, "run", "-d", "--name", "busy", "demo", "sleep", "600")
+	t.Cleanup(func() { s.exec(context.Background(), nil, "", "rm", "-f", "busy") })
+	for _, name := range []string{"demo", strings.TrimPrefix(id, "sha256:")[:12]} {
+		r := s.nook(t, "rmi", name)
+		assertExit(t, r, 125)
+		assertErrorLine(t, r, "used by container", "--force")
+	}
+	r := s.mustNook(t, "ps", "--format", "{{.Names}} {{.Status}}")
+	assertMatch(t, "the container after the refused rmi", r.Stdout, `(?m)^busy Up`)
+	assertEqual(t, "the image is still there", strings.TrimSpace(s.mustNook(t, "images", "-q", "--no-trunc").Stdout), id)
+	s.mustNook(t, "rm", "-f", "busy")
+	r = s.mustNook(t, "rmi", "demo")
+	assertContains(t, "rmi once the container is gone", r.Stdout, "Deleted: "+id)
 }

@@ -48,11 +48,11 @@ func needRegistries(t *testing.T) (open, auth *registry) {
 				return
 			}
 		}
-		openRegistry, registryErr = startRegistry(bin, "", "")
+		openRegistry, registryErr = startRegistry(bin, "127.0.0.1", "", "")
 		if registryErr != nil {
 			return
 		}
-		authRegistry, registryErr = startRegistry(bin, "nookuser", "s3cret-pass")
+		authRegistry, registryErr = startRegistry(bin, "127.0.0.1", "nookuser", "s3cret-pass")
 	})
 	if registryErr != nil {
 		t.Fatalf("start the test registry: %v", registryErr)
@@ -60,8 +60,10 @@ func needRegistries(t *testing.T) (open, auth *registry) {
 	return openRegistry, authRegistry
 }
 
-func registryPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func registryPort() (int, error) { return freePortOn("127.0.0.1") }
+
+func freePortOn(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -69,16 +71,16 @@ func registryPort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startRegistry(bin, user, pass string) (*registry, error) {
+func startRegistry(bin, host, user, pass string) (*registry, error) {
 	dir, err := os.MkdirTemp(baseDir, "registry-")
 	if err != nil {
 		return nil, err
 	}
-	port, err := registryPort()
+	port, err := freePortOn(host)
 	if err != nil {
 		return nil, err
 	}
-	r := &registry{addr: fmt.Sprintf("127.0.0.1:%d", port), user: user, pass: pass}
+	r := &registry{addr: net.JoinHostPort(host, fmt.Sprint(port)), user: user, pass: pass}
 	auth := ""
 	if user != "" {
 		hp, err := exec.LookPath("htpasswd")
@@ -392,6 +394,52 @@ func TestRegistryAuth(t *testing.T) {
 	assertNoOrphanLayers(t, s)
 }
 
+// Without XDG_RUNTIME_DIR, login (on the host) and pull (in the engine, root of the user
+// namespace) use the same auth.json, $XDG_CONFIG_HOME/containers/auth.json; Docker's config
+// file is read too.
+func TestRegistryAuthWithoutRuntimeDir(t *testing.T) {
+	_, areg := needRegistries(t)
+	s := newStore(t, "registry-auth-nort", storeOptions{noRuntimeDir: true}, false)
+	name := areg.addr + "/nort/bb:1"
+	cfgHome := t.TempDir()
+	env := []string{"XDG_CONFIG_HOME=" + cfgHome}
+
+	r := s.nookEnv(t, env, areg.pass+"\n", "login", "-u", areg.user, "--password-stdin", areg.addr)
+	assertExit(t, r, 0)
+	b, err := os.ReadFile(filepath.Join(cfgHome, "containers", "auth.json"))
+	if err != nil {
+		t.Fatalf("login without XDG_RUNTIME_DIR should write $XDG_CONFIG_HOME/containers/auth.json: %v", err)
+	}
+	assertContains(t, "auth.json", string(b), areg.addr)
+	r = s.nookEnv(t, env, "", "push", "-q", "demo", name)
+	assertExit(t, r, 0)
+	s.mustNook(t, "rmi", "demo")
+	r = s.nookEnv(t, env, "", "pull", "-q", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "run after the pull", s.mustNook(t, "run", "--rm", name, "echo", "nort").Stdout, "nort\n")
+	s.mustNook(t, "rmi", name)
+	r = s.nookEnv(t, env, "", "logout", areg.addr)
+	assertExit(t, r, 0)
+	assertEqual(t, "logout", r.Stdout, "Removing login credentials for "+areg.addr+"\n")
+	r = s.nookEnv(t, env, "", "pull", "-q", name)
+	assertExit(t, r, 125)
+	assertErrorLine(t, r, "unauthorized")
+
+	// ~/.docker/config.json, with no auth.json at all.
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".docker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, areg.addr, base64.StdEncoding.EncodeToString([]byte(areg.user+":"+areg.pass)))
+	if err := os.WriteFile(filepath.Join(home, ".docker", "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = s.nookEnv(t, []string{"HOME=" + home}, "", "pull", "-q", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "run after a pull with Docker's credentials", s.mustNook(t, "run", "--rm", name, "echo", "docker cfg").Stdout, "docker cfg\n")
+	assertNoOrphanLayers(t, s)
+}
+
 // Registry faults: each one line, exit 125, nothing left in the store.
 func TestRegistryFaults(t *testing.T) {
 	reg, _ := needRegistries(t)
@@ -565,4 +613,59 @@ func pushBig(t *testing.T, s *store, name string) {
 	}
 	s.mustNook(t, "load", "-q", "-i", arch)
 	s.mustNook(t, "push", "-q", "big:1", name)
+}
+
+// Progress: bars (drawn with terminal escapes) when nook runs on a terminal, plain lines when
+// its output goes to pipes, nothing with -q.
+func TestRegistryProgress(t *testing.T) {
+	reg, _ := needRegistries(t)
+	src := newStore(t, "registry-progress-src", storeOptions{}, false)
+	name := reg.addr + "/progress/big:1"
+	pushBig(t, src, name)
+
+	s := newStore(t, "registry-progress-tty", storeOptions{}, true)
+	master, slave := openPty(t)
+	defer master.Close()
+	setWinsize(t, master, 24, 100)
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := exec_(ctx, s, "pull", name)
+	out, readDone := startOnPty(t, cmd, master, slave)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("nook pull on a terminal: %v\n--- terminal ---\n%q", err, out.String())
+	}
+	select {
+	case <-readDone:
+	case <-time.After(5 * time.Second):
+	}
+	o := out.String()
+	t.Logf("terminal output: %q", truncate(o, 3000))
+	assertContains(t, "pull on a terminal", o, "Copying blob")
+	assertContains(t, "pull on a terminal: bars redrawn with cursor movements", o, "\x1b[")
+	if !regexp.MustCompile(`\[[=>+-]*[-_ ]*\]|done|MiB`).MatchString(o) {
+		t.Errorf("pull on a terminal: no progress bar drawn")
+	}
+	assertContains(t, "pull on a terminal", o, "Status: Downloaded newer image for "+name)
+
+	s2 := newStore(t, "registry-progress-pipe", storeOptions{}, true)
+	r := s2.nook(t, "pull", name)
+	assertExit(t, r, 0)
+	plain := regexp.MustCompile(`^(Getting image source signatures|Copying (blob|config) sha256:[0-9a-f]{64}|Copying blob sha256:[0-9a-f]{64} skipped: already exists|Writing manifest to image destination|Storing signatures)$`)
+	lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
+	if len(lines) < 4 {
+		t.Errorf("pull to a pipe: %d progress line(s), want one per blob and more:\n%s", len(lines), r.Stderr)
+	}
+	for _, l := range lines {
+		if !plain.MatchString(l) {
+			t.Errorf("pull to a pipe: progress line %q is not a plain line", l)
+		}
+	}
+	assertNotContains(t, "pull to a pipe", r.Stderr, "\x1b")
+	assertNotContains(t, "pull to a pipe", r.Stderr, "\r")
+
+	s3 := newStore(t, "registry-progress-quiet", storeOptions{}, true)
+	r = s3.nook(t, "pull", "-q", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "pull -q: standard error", r.Stderr, "")
+	assertEqual(t, "pull -q: standard output", r.Stdout, name+"\n")
 }
