@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newBuildCmd(),
 		newCreateCmd(), newStartCmd(), newStopCmd(), newRestartCmd(), newKillCmd(), newLogsCmd(),
 		newExecCmd(), newWaitCmd(), newPortCmd(), newCpCmd(), newTopCmd(), newAttachCmd(),
+		newNetworkCmd(),
 	)
 	return root
 }
@@ -77,7 +78,7 @@ func enterEngine(cmd *cobra.Command) error {
 	if plan.Warning != "" {
 		fmt.Fprintln(os.Stderr, plan.Warning)
 	}
-	code, ctl, err := userns.EnterControl(plan)
+	code, ctl, err := enterEngineNS(cmd, plan)
 	if err != nil {
 		return &statusError{code, err}
 	}
