@@ -514,7 +514,7 @@ func (e *Engine) UserNetworkFor(refs []string) (string, error) {
 	need := ""
 	for _, ref := range refs {
 		c, err := e.FindContainer(ref)
-		if err != nil || c.Net == nil || c.Net.Bridge == "" || c.Active() {
+		if err != nil || c.Net == nil || c.Net.Bridge == "" {
 			continue // errors are the start's to report
 		}
 		if need != "" && need != c.Net.Bridge {

@@ -31,6 +31,12 @@ type Network struct {
 // ErrNotFound is a network that has no record.
 var ErrNotFound = errors.New("network not found")
 
+// notFound is ErrNotFound for one network, worded as Docker's.
+type notFound struct{ name string }
+
+func (e *notFound) Error() string { return "network " + e.name + " not found" }
+func (e *notFound) Is(target error) bool { return target == ErrNotFound }
+
 // Reserved are --network values that are not user networks (Docker's predefined ones too).
 var Reserved = []string{"none", "host", "slirp4netns", "pasta", "bridge", "default", "container", "private"}
 
@@ -56,11 +62,11 @@ func recordPath(graphRoot, name string) string {
 // Load reads network name's record.
 func Load(graphRoot, name string) (*Network, error) {
 	if !validName.MatchString(name) {
-		return nil, fmt.Errorf("network %s: %w", name, ErrNotFound)
+		return nil, &notFound{name}
 	}
 	b, err := os.ReadFile(recordPath(graphRoot, name))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("network %s: %w", name, ErrNotFound)
+		return nil, &notFound{name}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read network %s: %w", name, err)
@@ -91,7 +97,7 @@ func Find(graphRoot, ref string) (*Network, error) {
 		}
 	}
 	if found == nil {
-		return nil, fmt.Errorf("network %s: %w", ref, ErrNotFound)
+		return nil, &notFound{ref}
 	}
 	return found, nil
 }
