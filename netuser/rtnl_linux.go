@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	goruntime "runtime"
 	"syscall"
 
@@ -251,4 +252,47 @@ func (r *rtnl) delLink(name string) error {
 		return fmt.Errorf("delete link %s: %w", name, err)
 	}
 	return nil
+}
+
+// Probe says why user networks cannot work here, or returns nil: the helpers the CLI runs
+// (nsenter and unshare from util-linux) must be installed, and the kernel must let root of a
+// user namespace make a bridge and a veth pair in a network namespace of its own. It runs in
+// the engine (root of its user namespace), on a thread that enters a new network namespace and
+// is then retired with its goroutine.
+func Probe() error {
+	for _, bin := range []string{"nsenter", "unshare"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s is not installed (Debian: apt-get install util-linux)", bin)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread ends in the probe's namespace
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("cannot make a network namespace in nook's user namespace: %w", err)
+			return
+		}
+		r, err := openRtnl()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer r.close()
+		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer unix.Close(self)
+		if err := r.addBridge(Bridge); err != nil {
+			done <- fmt.Errorf("%w (is the kernel's bridge module available?)", err)
+			return
+		}
+		if err := r.addVeth("nkprobe0", "nkprobe1", self, vethMTU); err != nil {
+			done <- fmt.Errorf("%w (is the kernel's veth module available?)", err)
+			return
+		}
+		done <- nil
+	}()
+	return <-done
 }

@@ -305,3 +305,42 @@ func TestNetworkUserNoLeftovers(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkInfoBackends: `nook info` lists the network backends that work here, and says why
+// the others do not; with a PATH that holds only the ID-mapping helpers, none but none and host
+// work, each for a stated reason.
+func TestNetworkInfoBackends(t *testing.T) {
+	s := useMain(t)
+	out := s.mustNook(t, "info").Stdout
+	kv := parseInfo(t, out)
+	backends := kv["network.backends"]
+	if why := slirpUnusable(); why == "" && !strings.Contains(backends, "slirp4netns") {
+		t.Errorf("slirp4netns works here but nook info lists backends %q", backends)
+	}
+	if !strings.Contains(backends, "bridge") {
+		t.Errorf("user networks work here (the other tests use them) but nook info lists backends %q", backends)
+	}
+
+	bin := filepath.Join(baseDir, "info-minpath")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, helper := range []string{"newuidmap", "newgidmap", "getsubids"} {
+		if p, err := exec.LookPath(helper); err == nil {
+			_ = os.Symlink(p, filepath.Join(bin, helper))
+		}
+	}
+	r := s.nookEnv(t, []string{"PATH=" + bin}, "", "info")
+	if r.Code != 0 {
+		t.Fatalf("nook info with PATH=%s: exit %d\n%s", bin, r.Code, r)
+	}
+	kv = parseInfo(t, r.Stdout)
+	if got := kv["network.backends"]; got != "none, host" {
+		t.Errorf("without slirp4netns, pasta and util-linux in PATH, backends = %q, want none, host", got)
+	}
+	for _, why := range []string{"slirp4netns: not usable: slirp4netns is not installed", "pasta: not usable: pasta is not installed", "bridge (user networks): not usable: nsenter is not installed"} {
+		if !strings.Contains(r.Stdout, why) {
+			t.Errorf("nook info does not say %q:\n%s", why, r.Stdout)
+		}
+	}
+}
