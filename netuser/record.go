@@ -34,7 +34,7 @@ var ErrNotFound = errors.New("network not found")
 // notFound is ErrNotFound for one network, worded as Docker's.
 type notFound struct{ name string }
 
-func (e *notFound) Error() string { return "network " + e.name + " not found" }
+func (e *notFound) Error() string        { return "network " + e.name + " not found" }
 func (e *notFound) Is(target error) bool { return target == ErrNotFound }
 
 // Reserved are --network values that are not user networks (Docker's predefined ones too).

@@ -19,11 +19,13 @@ import (
 
 // inspectedNetwork is the part of `nook network inspect` the tests read.
 type inspectedNetwork struct {
-	Name       string
-	Id         string
-	Driver     string
-	Internal   bool
-	IPAM       struct{ Config []struct{ Subnet, Gateway string } }
+	Name     string
+	Id       string
+	Driver   string
+	Internal bool
+	IPAM     struct {
+		Config []struct{ Subnet, Gateway string }
+	}
 	Containers map[string]struct {
 		Name        string
 		IPv4Address string
