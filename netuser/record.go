@@ -248,7 +248,7 @@ func Remove(graphRoot, runRoot string, n *Network) error {
 		return err
 	}
 	defer unlock()
-	leases, err := readLeases(StateDir(runRoot, n.Name))
+	leases, err := liveLeases(StateDir(runRoot, n.Name))
 	if err != nil {
 		return err
 	}

@@ -107,6 +107,15 @@ func Members(runRoot, name string) ([]Lease, error) {
 		return nil, err
 	}
 	defer unlock()
+	return liveLeases(dir)
+}
+
+// liveLeases are the leases of a running keeper: a killed keeper's leases name members whose
+// veth pairs went with its namespace.
+func liveLeases(dir string) ([]Lease, error) {
+	if _, alive := readKeeper(dir); !alive {
+		return nil, nil
+	}
 	return readLeases(dir)
 }
 
