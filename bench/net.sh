@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Network throughput (issue 3): a TCP stream for BENCH_NET_SECONDS (default 5) container→host and
 # host→published port, for each of nook's backends (slirp4netns with nook's port forwarder,
-# slirp4netns' own forwarder, pasta), against plain host loopback and, with BENCH_PODMAN=1,
-# rootless Podman's defaults. Both ends are the same static Go program (built here with
+# slirp4netns' own forwarder, pasta), member to member on a user network, against plain host
+# loopback and, with BENCH_PODMAN=1, rootless Podman's slirp4netns (its default here, with
+# rootlessport for published ports) and pasta. Both ends are the same static Go program (built here with
 # CGO_ENABLED=0 and bind-mounted into the container), so every row measures the network path,
 # not the tool. Prints Gbit/s and the ratio to host loopback; writes bench/results/net.json.
 set -euo pipefail
@@ -15,7 +16,7 @@ repo=$(dirname "$bench_dir")
 secs=${BENCH_NET_SECONDS:-5}
 podman=${BENCH_PODMAN:-0}
 deps="slirp4netns passt jq"
-[[ $podman == 1 ]] && deps="$deps podman"
+[[ $podman == 1 ]] && deps="$deps podman runc"
 # shellcheck disable=SC2086
 nook_install_deps $deps
 nook_require_go
@@ -142,16 +143,53 @@ for nw in slirp4netns slirp4netns:port_handler=slirp4netns pasta; do
 	"$nook" rm -f tput-srv >/dev/null
 done
 
+# member -> member of a user network (nook network create): veth pairs on the keeper's bridge
+"$nook" network create benchnet >/dev/null
+"$nook" run -d --name tput-srv --network benchnet -v "$work/tool:/t:ro" demo /t/tput server 0.0.0.0:5201 >/dev/null
+row "nook user network (bridge)" container-container "$("$nook" run --rm --network benchnet -v "$work/tool:/t:ro" demo /t/tput client tput-srv:5201 "$secs" 2>/dev/null || true)"
+"$nook" rm -f tput-srv >/dev/null
+"$nook" network rm benchnet >/dev/null
+
 if [[ $podman == 1 ]] && command -v podman >/dev/null; then
-	podman import "$work/busybox.tar" benchnet >/dev/null 2>&1 || true
-	p=$(port); "$tool" server "0.0.0.0:$p" & srv=$!
-	row "podman (slirp4netns default)" container-host "$(podman run --rm --network slirp4netns -v "$work/tool:/t:ro" benchnet /t/tput client "$hostip:$p" "$secs" 2>/dev/null || true)"
-	kill $srv
-	p=$(port)
-	podman run -d --name tput-srv --network slirp4netns -v "$work/tool:/t:ro" -p "$p:5201" benchnet /t/tput server 0.0.0.0:5201 >/dev/null 2>&1 || true
-	sleep 1
-	row "podman (rootlessport)" published "$("$tool" client "127.0.0.1:$p" "$secs" || true)"
-	podman rm -f tput-srv >/dev/null 2>&1 || true
+	# Rootless Podman as bench/lifecycle.sh runs it: its own store and run root in the work
+	# directory, cgroupfs (no systemd here), runc.
+	podman_xdg=$work/podman/xdg
+	mkdir -p "$podman_xdg" && chmod 0700 "$podman_xdg"
+	podmanw() {
+		XDG_RUNTIME_DIR=$podman_xdg podman --root "$work/podman/root" --runroot "$work/podman/run" \
+			--cgroup-manager cgroupfs --events-backend file --runtime "$(command -v runc || echo runc)" "$@"
+	}
+	podman_done() {
+		podmanw rm -f tput-srv >/dev/null 2>&1 || true
+		# Rootless podman leaves a pause process holding its user namespace: stop the one it made.
+		pid=$(cat "$podman_xdg/libpod/tmp/pause.pid" 2>/dev/null) || true
+		if [[ $pid =~ ^[0-9]+$ ]]; then kill "$pid" 2>/dev/null || true; fi
+	}
+	trap podman_done EXIT
+	podmanw import -q "$work/busybox.tar" benchnet >/dev/null
+	for nw in slirp4netns pasta; do
+		case $nw in
+		slirp4netns) label="podman slirp4netns (default)" dst=$hostip bind=0.0.0.0 ;;
+		pasta) label="podman pasta" dst=$hostip bind=0.0.0.0 ;; # Podman 4.4 and later; Debian 12 has 4.3
+		esac
+		p=$(port); "$tool" server "$bind:$p" & srv=$!
+		row "$label" container-host "$(podmanw run --rm --network "$nw" -v "$work/tool:/t:ro" benchnet /t/tput client "$dst:$p" "$secs" 2>"$work/podman-$nw.err" || true)"
+		kill $srv
+		[[ -s $work/podman-$nw.err ]] && echo "  podman $nw: $(head -c 300 "$work/podman-$nw.err")" >&2
+		p=$(port)
+		case $nw in
+		slirp4netns) label="podman slirp4netns + rootlessport (default)" ;;
+		pasta) label="podman pasta (its forwarder)" ;;
+		esac
+		if podmanw run -d --name tput-srv --network "$nw" -v "$work/tool:/t:ro" -p "$p:5201" benchnet /t/tput server 0.0.0.0:5201 >/dev/null 2>"$work/podman-$nw.err"; then
+			sleep 1
+			row "$label" published "$("$tool" client "127.0.0.1:$p" "$secs" || true)"
+		else
+			row "$label" published ""
+			echo "  podman $nw: $(head -c 300 "$work/podman-$nw.err")" >&2
+		fi
+		podmanw rm -f tput-srv >/dev/null 2>&1 || true
+	done
 fi
 EOF
 echo "bench/net: TCP stream for ${secs}s per row, as $user (Gbit/s)"
@@ -162,6 +200,15 @@ if [[ -s $work/rows.tsv ]]; then
 	base=$(awk -F'\t' '$1=="host loopback"{print $3}' "$work/rows.tsv")
 	echo "ratios to host loopback ($base Gbit/s):"
 	awk -F'\t' -v b="$base" '$1!="host loopback" && $3+0>0 {printf "  %-44s %-14s %.2f\n", $1, $2, $3/b}' "$work/rows.tsv"
+	# nook against Podman's defaults on the same path (issue 3's goal: at least 2x).
+	vs() { awk -F'\t' -v a="$1" -v b="$2" -v d="$3" '$1==a && $2==d {x=$3} $1==b && $2==d {y=$3}
+		END {if (x+0>0 && y+0>0) printf "  %-44s %-14s %.2fx %s\n", a, d, x/y, b}' "$work/rows.tsv"; }
+	if grep -q '^podman' "$work/rows.tsv"; then
+		echo "nook against podman (same run):"
+		vs "nook slirp4netns" "podman slirp4netns (default)" container-host
+		vs "nook slirp4netns" "podman slirp4netns + rootlessport (default)" published
+		vs "nook pasta" "podman pasta (its forwarder)" published
+	fi
 	mkdir -p "$bench_dir/results"
 	jq -R -s --argjson secs "$secs" 'split("\n") | map(select(length>0) | split("\t") | {row: .[0], direction: .[1], gbits: (.[2] | tonumber? // null)}) | {seconds: $secs, rows: .}' \
 		"$work/rows.tsv" >"$bench_dir/results/net.json"

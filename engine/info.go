@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/slirp"
 )
@@ -44,21 +45,37 @@ func (e *Engine) Info() Info {
 		Cgroups: cgroupInfo(),
 	}
 	def := NetNone
-	if _, err := slirp.Available(); err == nil {
+	tun := tunMode()
+	if path, err := slirp.Available(); err == nil {
 		in.Network = append(in.Network, NetSlirp)
 		def = NetSlirp
+		in.NetworkNotes = append(in.NetworkNotes, "slirp4netns: "+path+", "+tun)
 	} else {
 		in.NetworkNotes = append(in.NetworkNotes, "slirp4netns: not usable: "+err.Error())
 	}
-	if _, err := slirp.PastaAvailable(); err == nil {
+	if path, err := slirp.PastaAvailable(); err == nil {
 		in.Network = append(in.Network, NetPasta)
+		in.NetworkNotes = append(in.NetworkNotes, "pasta: "+path+", "+tun)
 	} else {
 		in.NetworkNotes = append(in.NetworkNotes, "pasta: not usable: "+err.Error())
 	}
+	if err := netuser.Probe(); err == nil {
+		in.Network = append(in.Network, "bridge")
+		n, _ := netuser.List(e.Paths.GraphRoot)
+		out := "outbound through each member's slirp4netns"
+		if def != NetSlirp {
+			out = "no outbound traffic: slirp4netns is not usable"
+		}
+		in.NetworkNotes = append(in.NetworkNotes, fmt.Sprintf("bridge: user networks (nook network create NAME, --network NAME): %d defined; %s", len(n), out))
+	} else {
+		in.NetworkNotes = append(in.NetworkNotes, "bridge (user networks): not usable: "+err.Error())
+	}
 	in.NetworkNotes = append(in.NetworkNotes, "default: "+def)
 	if def == NetSlirp {
-		in.NetworkNotes = append(in.NetworkNotes, "published ports (slirp4netns): nook's forwarder (port_handler=builtin); the container sees connections from 127.0.0.1")
+		in.NetworkNotes = append(in.NetworkNotes, "published ports (slirp4netns, user networks): nook's forwarder (port_handler=builtin); the container sees connections from 127.0.0.1")
 	}
+	start := unprivilegedPortStart()
+	in.NetworkNotes = append(in.NetworkNotes, fmt.Sprintf("published ports: host ports from %d (sysctl net.ipv4.ip_unprivileged_port_start=%d)", start, start))
 	if imgs, err := e.Store.Images(); err == nil {
 		in.Images = len(imgs)
 	}
@@ -66,6 +83,15 @@ func (e *Engine) Info() Info {
 		in.Containers = len(cs)
 	}
 	return in
+}
+
+// tunMode describes /dev/net/tun, which slirp4netns and pasta open as the user.
+func tunMode() string {
+	var st unix.Stat_t
+	if err := unix.Stat("/dev/net/tun", &st); err != nil {
+		return "/dev/net/tun: " + err.Error()
+	}
+	return fmt.Sprintf("/dev/net/tun mode %04o, opened", st.Mode&0o7777)
 }
 
 func cgroupInfo() CgroupInfo {

@@ -71,7 +71,7 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 	if restart != "no" && o.Remove {
 		return "", nil, nil, errors.New("conflicting options: --restart and --rm: a container removed when it exits cannot be restarted")
 	}
-	nw, err := setupNetwork(o.Network, o.Publish, o.PublishAll, cfg.Config.ExposedPorts)
+	nw, err := e.setupNetwork(o.Network, o.NetworkAliases, o.Publish, o.PublishAll, cfg.Config.ExposedPorts)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -141,6 +141,9 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 	}
 	files, err := writeEtcFiles(rundir, hostname, nw.Mode)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.memberOf(&nw, id, rec.Name, hostname, files.hosts); err != nil {
 		return nil, err
 	}
 	env := setEnv(append([]string{}, rec.Env...), "HOSTNAME="+hostname)

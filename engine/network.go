@@ -11,7 +11,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/slirp"
+	"github.com/nook-containers/nook/userns"
 )
 
 // Network modes of `nook run --network`.
@@ -30,6 +32,12 @@ type network struct {
 	// forwarder, slirp.PortHandlerBuiltin) or slirp.PortHandlerSlirp4netns.
 	PortHandler string `json:",omitempty"`
 	Ports       []PortMapping
+	// Bridge is the user network (netuser) the container is a member of, "" for none; Mode is
+	// then its outbound network: slirp4netns, or none for an internal network.
+	Bridge  string   `json:",omitempty"`
+	Aliases []string `json:",omitempty"` // --network-alias
+
+	member *netuser.Member // set by prepare for a member of Bridge
 }
 
 // PortMapping is one -p/--publish.
@@ -86,12 +94,28 @@ func defaultNetwork() string {
 	return NetNone
 }
 
-// parseNetwork reads --network: none, host, pasta[:allow_host_loopback=true|false], or
-// slirp4netns[:allow_host_loopback=true|false,port_handler=builtin|slirp4netns]. "" is the
-// default.
-func parseNetwork(s string) (network, error) {
+// parseNetwork reads --network: none, host, pasta[:allow_host_loopback=true|false],
+// slirp4netns[:allow_host_loopback=true|false,port_handler=builtin|slirp4netns], or the name of
+// a user network (recorded under graphRoot). "" is the default.
+func parseNetwork(graphRoot, s string) (network, error) {
 	if s == "" {
 		s = defaultNetwork()
+	}
+	if !netuser.IsReserved(s) {
+		rec, err := netuser.Load(graphRoot, s)
+		if err != nil {
+			if errors.Is(err, netuser.ErrNotFound) {
+				return network{}, fmt.Errorf("network %s not found: create it with `nook network create %s`, or use slirp4netns, pasta, none or host", s, s)
+			}
+			return network{}, err
+		}
+		// Outbound traffic goes through the member's own slirp4netns, as without a user
+		// network; the bridge carries the network's subnet only.
+		mode := defaultNetwork()
+		if rec.Internal {
+			mode = NetNone
+		}
+		return network{Mode: mode, Bridge: rec.Name}, nil
 	}
 	mode, opts, hasOpts := strings.Cut(s, ":")
 	switch mode {
@@ -288,10 +312,21 @@ func exposedPorts(exposed map[string]struct{}) ([]PortMapping, error) {
 // setupNetwork parses the network options of a run and reserves its host ports: a port that
 // cannot be bound fails here, before the container exists. exposed is the image's
 // ExposedPorts, published on free host ports when publishAll (-P).
-func setupNetwork(mode string, publish []string, publishAll bool, exposed map[string]struct{}) (network, error) {
-	n, err := parseNetwork(mode)
+func (e *Engine) setupNetwork(mode string, aliases []string, publish []string, publishAll bool, exposed map[string]struct{}) (network, error) {
+	n, err := parseNetwork(e.Paths.GraphRoot, mode)
 	if err != nil {
 		return n, err
+	}
+	if len(aliases) > 0 {
+		if n.Bridge == "" {
+			return n, errors.New("--network-alias works only for containers on a user network (nook network create)")
+		}
+		for _, a := range aliases {
+			if !validName.MatchString(a) {
+				return n, fmt.Errorf("invalid network alias %q: use letters, digits, _ . and -", a)
+			}
+		}
+		n.Aliases = aliases
 	}
 	for _, s := range publish {
 		ps, err := parsePublish(s)
@@ -316,7 +351,7 @@ func setupNetwork(mode string, publish []string, publishAll bool, exposed map[st
 			}
 		}
 	}
-	if len(n.Ports) > 0 && n.Mode != NetSlirp && n.Mode != NetPasta {
+	if len(n.Ports) > 0 && n.Mode != NetSlirp && n.Mode != NetPasta && n.Bridge == "" {
 		if n.Mode == NetNone {
 			return n, fmt.Errorf("cannot publish ports with --network none: the container has no network (use --network slirp4netns)")
 		}
@@ -402,9 +437,15 @@ func (nw network) slirpConfig() *slirp.Config {
 		c = slirp.Config{Backend: slirp.BackendSlirp4netns, AllowHostLoopback: nw.AllowHostLoopback, PortHandler: nw.PortHandler}
 	case NetPasta:
 		c = slirp.Config{Backend: slirp.BackendPasta, AllowHostLoopback: nw.AllowHostLoopback}
+	case NetNone:
+		if nw.Bridge == "" {
+			return nil
+		}
+		c = slirp.Config{Backend: slirp.BackendNone}
 	default:
 		return nil
 	}
+	c.UserNet = nw.member
 	for _, p := range nw.Ports {
 		c.Ports = append(c.Ports, p.forward())
 	}
@@ -444,4 +485,45 @@ func containerDNS(mode string) string {
 		return slirp.PastaDNS
 	}
 	return ""
+}
+
+// memberOf makes the container a member of its user network, if it has one: what its starter
+// (this engine or its monitor) needs to join it. The engine must run in the network's keeper's
+// user namespace, which the CLI entered for it.
+func (e *Engine) memberOf(nw *network, id, name, hostname, hosts string) error {
+	if nw.Bridge == "" {
+		return nil
+	}
+	if _, err := netuser.Load(e.Paths.GraphRoot, nw.Bridge); err != nil {
+		if errors.Is(err, netuser.ErrNotFound) {
+			return fmt.Errorf("network %s not found: it was removed; create it again (nook network create %s) or remove the container", nw.Bridge, nw.Bridge)
+		}
+		return err
+	}
+	if userns.JoinedNetwork() != nw.Bridge {
+		return fmt.Errorf("internal error: container %s of network %s started outside the network's user namespace", name, nw.Bridge)
+	}
+	nw.member = &netuser.Member{Network: nw.Bridge, Dir: netuser.StateDir(e.Paths.RunRoot, nw.Bridge),
+		ID: id, Name: name, Hostname: hostname, Aliases: nw.Aliases, Hosts: hosts}
+	return nil
+}
+
+// UserNetworkFor is the user network that starting the containers refs needs this engine to run
+// in (the CLI then runs the command again in that network's keeper's user namespace), or "".
+func (e *Engine) UserNetworkFor(refs []string) (string, error) {
+	need := ""
+	for _, ref := range refs {
+		c, err := e.FindContainer(ref)
+		if err != nil || c.Net == nil || c.Net.Bridge == "" {
+			continue // errors are the start's to report
+		}
+		if need != "" && need != c.Net.Bridge {
+			return "", fmt.Errorf("containers of networks %s and %s cannot be started by one command: start them separately", need, c.Net.Bridge)
+		}
+		need = c.Net.Bridge
+	}
+	if need == userns.JoinedNetwork() {
+		return "", nil
+	}
+	return need, nil
 }

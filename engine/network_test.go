@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/slirp"
 )
 
@@ -153,12 +154,44 @@ func TestExposedPorts(t *testing.T) {
 		t.Errorf("an exposed sctp port was accepted")
 	}
 	// -P: every exposed port gets a free host port; an explicit -p of one of them wins.
-	n, err := setupNetwork(NetSlirp, []string{"127.0.0.1::80"}, true, map[string]struct{}{"80/tcp": {}, "53/udp": {}})
+	n, err := netTestEngine(t).setupNetwork(NetSlirp, nil, []string{"127.0.0.1::80"}, true, map[string]struct{}{"80/tcp": {}, "53/udp": {}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(n.Ports) != 2 || n.Ports[0].HostIP != "127.0.0.1" || n.Ports[1].ContainerPort != 53 || n.Ports[1].HostPort == 0 {
 		t.Errorf("-p 127.0.0.1::80 -P: %+v", n.Ports)
+	}
+}
+
+func netTestEngine(t *testing.T) *Engine {
+	return &Engine{Paths: Paths{GraphRoot: t.TempDir(), RunRoot: t.TempDir()}}
+}
+
+func TestParseUserNetwork(t *testing.T) {
+	root := t.TempDir()
+	if _, err := netuser.Create(root, netuser.CreateOptions{Name: "lab"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netuser.Create(root, netuser.CreateOptions{Name: "closed", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := parseNetwork(root, "lab")
+	if err != nil || n.Bridge != "lab" || (n.Mode != NetSlirp && n.Mode != NetNone) {
+		t.Errorf("parseNetwork(lab) = %+v, %v; want a member of lab with slirp4netns or none outbound", n, err)
+	}
+	if n, err := parseNetwork(root, "closed"); err != nil || n.Bridge != "closed" || n.Mode != NetNone {
+		t.Errorf("parseNetwork(closed) = %+v, %v; want a member of closed without outbound", n, err)
+	}
+	if _, err := parseNetwork(root, "nosuch"); err == nil || !strings.Contains(err.Error(), "network nosuch not found") {
+		t.Errorf("parseNetwork(nosuch) = %v; want not found", err)
+	}
+	e := &Engine{Paths: Paths{GraphRoot: root}}
+	if _, err := e.setupNetwork("slirp4netns", []string{"db"}, nil, false, nil); err == nil || !strings.Contains(err.Error(), "user network") {
+		t.Errorf("--network-alias without a user network: %v", err)
+	}
+	n, err = e.setupNetwork("closed", []string{"db"}, []string{"127.0.0.1::80"}, false, nil)
+	if err != nil || len(n.Ports) != 1 || len(n.Aliases) != 1 {
+		t.Errorf("a port and an alias on an internal user network: %+v, %v", n, err)
 	}
 }
 
@@ -184,39 +217,39 @@ func TestParseNetwork(t *testing.T) {
 		{"pasta:x", network{}, "not supported"},
 	}
 	for _, c := range cases {
-		got, err := parseNetwork(c.in)
+		got, err := parseNetwork(t.TempDir(), c.in)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("parseNetwork(%q) = %+v, %v; want an error mentioning %q", c.in, got, err, c.err)
+				t.Errorf("parseNetwork(t.TempDir(), %q) = %+v, %v; want an error mentioning %q", c.in, got, err, c.err)
 			}
 			continue
 		}
 		if err != nil || got.Mode != c.want.Mode || got.AllowHostLoopback != c.want.AllowHostLoopback || got.PortHandler != c.want.PortHandler {
-			t.Errorf("parseNetwork(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+			t.Errorf("parseNetwork(t.TempDir(), %q) = %+v, %v; want %+v", c.in, got, err, c.want)
 		}
 	}
 	if _, err := slirp.PastaAvailable(); err == nil {
-		if n, err := parseNetwork("pasta"); err != nil || n.Mode != NetPasta {
-			t.Errorf("parseNetwork(pasta) = %+v, %v", n, err)
+		if n, err := parseNetwork(t.TempDir(), "pasta"); err != nil || n.Mode != NetPasta {
+			t.Errorf("parseNetwork(t.TempDir(), pasta) = %+v, %v", n, err)
 		}
-	} else if _, err := parseNetwork("pasta"); err == nil || !strings.Contains(err.Error(), "passt") {
-		t.Errorf("parseNetwork(pasta) without pasta: %v, want an error naming the package", err)
+	} else if _, err := parseNetwork(t.TempDir(), "pasta"); err == nil || !strings.Contains(err.Error(), "passt") {
+		t.Errorf("parseNetwork(t.TempDir(), pasta) without pasta: %v, want an error naming the package", err)
 	}
 	// The default is one of the two, whatever this host has.
-	if n, err := parseNetwork(""); err != nil || (n.Mode != NetSlirp && n.Mode != NetNone) {
-		t.Errorf("parseNetwork(\"\") = %+v, %v; want slirp4netns or none", n, err)
+	if n, err := parseNetwork(t.TempDir(), ""); err != nil || (n.Mode != NetSlirp && n.Mode != NetNone) {
+		t.Errorf("parseNetwork(t.TempDir(), \"\") = %+v, %v; want slirp4netns or none", n, err)
 	}
 }
 
 func TestSetupNetworkPorts(t *testing.T) {
-	if _, err := setupNetwork(NetNone, []string{"8080:80"}, false, nil); err == nil || !strings.Contains(err.Error(), "--network none") {
+	if _, err := netTestEngine(t).setupNetwork(NetNone, nil, []string{"8080:80"}, false, nil); err == nil || !strings.Contains(err.Error(), "--network none") {
 		t.Errorf("publishing with --network none: %v, want an error naming it", err)
 	}
-	if _, err := setupNetwork(NetHost, []string{"8080:80"}, false, nil); err == nil || !strings.Contains(err.Error(), "--network host") {
+	if _, err := netTestEngine(t).setupNetwork(NetHost, nil, []string{"8080:80"}, false, nil); err == nil || !strings.Contains(err.Error(), "--network host") {
 		t.Errorf("publishing with --network host: %v, want an error naming it", err)
 	}
 	// A free port is chosen for "80" and for "127.0.0.1::80".
-	n, err := setupNetwork(NetSlirp, []string{"80", "127.0.0.1::81/udp"}, false, nil)
+	n, err := netTestEngine(t).setupNetwork(NetSlirp, nil, []string{"80", "127.0.0.1::81/udp"}, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,23 +265,23 @@ func TestSetupNetworkPorts(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	if _, err := setupNetwork(NetSlirp, []string{strconv.Itoa(port) + ":80"}, false, nil); err == nil || !strings.Contains(err.Error(), "already in use") {
+	if _, err := netTestEngine(t).setupNetwork(NetSlirp, nil, []string{strconv.Itoa(port) + ":80"}, false, nil); err == nil || !strings.Contains(err.Error(), "already in use") {
 		t.Errorf("publishing port %d in use: %v, want \"already in use\"", port, err)
 	}
 	// A host range: the first free port of it.
-	n, err = setupNetwork(NetSlirp, []string{strconv.Itoa(port) + "-" + strconv.Itoa(port+1) + ":80"}, false, nil)
+	n, err = netTestEngine(t).setupNetwork(NetSlirp, nil, []string{strconv.Itoa(port) + "-" + strconv.Itoa(port+1) + ":80"}, false, nil)
 	if err == nil && (len(n.Ports) != 1 || n.Ports[0].HostPort != port+1) {
 		t.Errorf("-p %d-%d:80 with %d taken: %+v", port, port+1, port, n.Ports)
 	} else if err != nil {
 		t.Logf("port %d is taken too: %v", port+1, err)
 	}
 	// The same host port twice.
-	if _, err := setupNetwork(NetSlirp, []string{"40001:80", "40001:81"}, false, nil); err == nil || !strings.Contains(err.Error(), "twice") {
+	if _, err := netTestEngine(t).setupNetwork(NetSlirp, nil, []string{"40001:80", "40001:81"}, false, nil); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("publishing a port twice: %v", err)
 	}
 	// Below the unprivileged range (1024 unless the host changed it).
 	if start := unprivilegedPortStart(); start > 1 {
-		_, err := setupNetwork(NetSlirp, []string{strconv.Itoa(start-1) + ":80"}, false, nil)
+		_, err := netTestEngine(t).setupNetwork(NetSlirp, nil, []string{strconv.Itoa(start-1) + ":80"}, false, nil)
 		if err == nil || !strings.Contains(err.Error(), "net.ipv4.ip_unprivileged_port_start") {
 			t.Errorf("publishing port %d: %v, want an error naming the sysctl", start-1, err)
 		}

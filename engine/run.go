@@ -23,26 +23,27 @@ import (
 
 // RunOptions are `nook run`'s settings.
 type RunOptions struct {
-	Image       string
-	Args        []string // the command after the image name, if any
-	Entrypoint  *string  // --entrypoint, when given ("" clears the image's)
-	Env         []string
-	EnvFiles    []string
-	User        string
-	Workdir     string
-	Hostname    string
-	Name        string
-	Network     string   // "" (the default: slirp4netns where it works, else none), none, host, slirp4netns[:OPTIONS]
-	Publish     []string // -p: [[IP:][HOST_PORT]:]CONTAINER_PORT[/PROTO]
-	PublishAll  bool     // -P: the image's exposed ports, on free host ports
-	Remove      bool
-	Interactive bool
-	TTY         bool
-	Detach      bool     // -d: start it with a monitor and return (lifecycle.go)
-	Restart     string   // --restart no|always|unless-stopped|on-failure[:N]
-	Stdin       *os.File `json:"-"`
-	Stdout      *os.File `json:"-"`
-	Stderr      *os.File `json:"-"`
+	Image          string
+	Args           []string // the command after the image name, if any
+	Entrypoint     *string  // --entrypoint, when given ("" clears the image's)
+	Env            []string
+	EnvFiles       []string
+	User           string
+	Workdir        string
+	Hostname       string
+	Name           string
+	Network        string   // "" (the default: slirp4netns where it works, else none), none, host, slirp4netns[:OPTIONS]
+	NetworkAliases []string // --network-alias: more names on a user network
+	Publish        []string // -p: [[IP:][HOST_PORT]:]CONTAINER_PORT[/PROTO]
+	PublishAll     bool     // -P: the image's exposed ports, on free host ports
+	Remove         bool
+	Interactive    bool
+	TTY            bool
+	Detach         bool     // -d: start it with a monitor and return (lifecycle.go)
+	Restart        string   // --restart no|always|unless-stopped|on-failure[:N]
+	Stdin          *os.File `json:"-"`
+	Stdout         *os.File `json:"-"`
+	Stderr         *os.File `json:"-"`
 
 	LimitOptions // capabilities, seccomp, mounts, rlimits, cgroup limits (limits.go)
 }

@@ -27,7 +27,7 @@ func PastaAvailable() (string, error) {
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return path, fmt.Errorf("/dev/net/tun cannot be opened (%v): an administrator can run `chmod 0666 /dev/net/tun`, as distributions ship it", err)
+		return path, fmt.Errorf("/dev/net/tun cannot be opened (%v%s): an administrator can run `chmod 0666 /dev/net/tun`, as distributions ship it", err, tunModeNote())
 	}
 	unix.Close(fd)
 	return path, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/portfwd"
 )
 
@@ -11,6 +12,9 @@ import (
 const (
 	BackendSlirp4netns = "slirp4netns"
 	BackendPasta       = "pasta"
+	// BackendNone is no outbound network: a member of an internal user network, or of any
+	// user network where slirp4netns cannot run. Published ports still work (portfwd).
+	BackendNone = "none"
 )
 
 // Port handlers of Config: who forwards published ports with slirp4netns.
@@ -34,6 +38,9 @@ type Config struct {
 	AllowHostLoopback bool   `json:"allowHostLoopback,omitempty"`
 	PortHandler       string `json:"portHandler,omitempty"` // "" is builtin
 	Ports             []Port `json:"ports,omitempty"`
+	// UserNet, when set, also makes the container a member of a user network (netuser): eth0
+	// on the network's bridge, beside the helper's tap0, which keeps the default route.
+	UserNet *netuser.Member `json:"userNet,omitempty"`
 }
 
 // Network is a container's running network: its helper process and its port forwarder. It
@@ -43,6 +50,7 @@ type Network struct {
 	slirp *Slirp4netns
 	pasta *Pasta
 	fwd   *portfwd.Forwarder
+	user  *netuser.Joined
 }
 
 // Setup gives the network namespace of pid (a container's init, not yet running its payload)
@@ -60,7 +68,7 @@ func Setup(ctx context.Context, c Config, pid int, dir string) (*Network, error)
 			return fail(err)
 		}
 		n.pasta = p
-		return n, nil
+		return n.join(c, pid)
 	}
 	builtin := c.PortHandler != PortHandlerSlirp4netns
 	if builtin && len(c.Ports) > 0 {
@@ -70,28 +78,48 @@ func Setup(ctx context.Context, c Config, pid int, dir string) (*Network, error)
 		}
 		n.fwd = f
 	}
-	s, err := StartSlirp4netns(ctx, Options{PID: pid, Dir: dir, AllowHostLoopback: c.AllowHostLoopback})
-	if err != nil {
-		return fail(err)
+	if c.Backend != BackendNone {
+		s, err := StartSlirp4netns(ctx, Options{PID: pid, Dir: dir, AllowHostLoopback: c.AllowHostLoopback})
+		if err != nil {
+			return fail(err)
+		}
+		n.slirp = s
 	}
-	n.slirp = s
 	if n.fwd != nil {
 		if err := n.fwd.Serve(pid); err != nil {
 			return fail(err)
 		}
-		return n, nil
+		return n.join(c, pid)
 	}
 	for _, p := range c.Ports {
-		if err := s.AddPort(p.Proto, p.HostIP, p.HostPort, p.ContainerPort); err != nil {
+		if err := n.slirp.AddPort(p.Proto, p.HostIP, p.HostPort, p.ContainerPort); err != nil {
 			return fail(err)
 		}
 	}
+	return n.join(c, pid)
+}
+
+// join makes the container a member of its user network, if it has one.
+func (n *Network) join(c Config, pid int) (*Network, error) {
+	if c.UserNet == nil {
+		return n, nil
+	}
+	j, err := netuser.Join(*c.UserNet, pid)
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("set up the container's network: %w", err)
+	}
+	n.user = j
 	return n, nil
 }
 
 // Close ends the network: the forwarder first (its host ports are free when Close returns),
 // then the helper.
 func (n *Network) Close() error {
+	if n.user != nil {
+		n.user.Leave()
+		n.user = nil
+	}
 	if n.fwd != nil {
 		n.fwd.Close()
 	}

@@ -68,7 +68,7 @@ func Available() (string, error) {
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return path, fmt.Errorf("/dev/net/tun cannot be opened (%v): an administrator can run `chmod 0666 /dev/net/tun`, as distributions ship it", err)
+		return path, fmt.Errorf("/dev/net/tun cannot be opened (%v%s): an administrator can run `chmod 0666 /dev/net/tun`, as distributions ship it", err, tunModeNote())
 	}
 	unix.Close(fd)
 	return path, nil
@@ -287,4 +287,13 @@ func (t *tail) suffix() string {
 		return ""
 	}
 	return ": " + strings.Join(lines[max(0, len(lines)-3):], "; ")
+}
+
+// tunModeNote is ", mode 0600" for the error that says /dev/net/tun cannot be opened.
+func tunModeNote() string {
+	var st unix.Stat_t
+	if unix.Stat("/dev/net/tun", &st) != nil {
+		return ""
+	}
+	return fmt.Sprintf(", mode %04o", st.Mode&0o7777)
 }

@@ -8,6 +8,8 @@ package userns
 //	                                                  helper or monitor holds it
 //	                          ◄──────────────────────── "detach\n": a monitor now outlives me
 //	                          ◄──────────────────────── "host {json}\n": run this on the host
+//	                          ◄──────────────────────── "network NAME\n": run me again in user
+//	                                                    network NAME's user namespace
 //	wait(engine); read to EOF
 //	"detach": skip killOrphans (the monitor, and a fuse-overlayfs serving its rootfs, are
 //	          the CLI's orphans by then and must live on)
@@ -87,10 +89,24 @@ func RequestHost(r *HostRequest) error {
 	return err
 }
 
+// RequestNetwork tells the CLI to run this command again in user network name's keeper's user
+// namespace (EnterControlJoin): `nook start` of a container on that network, which only the
+// engine can tell, once it has read the container's record. The engine then exits without
+// having done anything.
+func RequestNetwork(name string) error {
+	ClaimControl()
+	if ctl == nil {
+		return os.ErrClosed
+	}
+	_, err := ctl.Write([]byte("network " + name + "\n"))
+	return err
+}
+
 // Control is what the engine said on the control pipe.
 type Control struct {
 	Detached bool
 	Host     *HostRequest
+	Network  string // RequestNetwork's network
 }
 
 func readControl(r *os.File) Control {
@@ -103,6 +119,8 @@ func readControl(r *os.File) Control {
 		switch {
 		case line == "detach":
 			c.Detached = true
+		case strings.HasPrefix(line, "network "):
+			c.Network = line[len("network "):]
 		case strings.HasPrefix(line, "host "):
 			var h HostRequest
 			if json.Unmarshal([]byte(line[5:]), &h) == nil {

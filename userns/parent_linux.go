@@ -64,6 +64,31 @@ func Enter(plan *idmap.Plan) (int, error) {
 // EnterControl is Enter that also returns what the engine said on the control pipe
 // (control_linux.go).
 func EnterControl(plan *idmap.Plan) (int, Control, error) {
+	return EnterControlJoin(plan, nil)
+}
+
+// Join is an existing user namespace for the engine: a user network's keeper's (netuser), so
+// that the engine is root of the namespace that owns both the network's bridge and the
+// containers it starts.
+type Join struct {
+	Pid     int    // a process of the user namespace: the keeper
+	Network string // the network, for JoinedNetwork in the engine
+}
+
+// joinedEnv tells the engine which network's keeper's user namespace it runs in.
+const joinedEnv = "_NOOK_USERNET"
+
+// JoinedNetwork is the user network whose keeper's user namespace this engine runs in, or "".
+func JoinedNetwork() string { return os.Getenv(joinedEnv) }
+
+// EnterControlJoin is EnterControl; with join, the engine enters join's user namespace instead
+// of a new one. The CLI is the namespace's owner, which allows it to enter it, but
+// setns(CLONE_NEWUSER) needs a single-threaded process: util-linux's nsenter does it (as for
+// `nook exec`), and unshare(1) then gives the engine a mount namespace of its own, as the clone
+// of the ordinary path does. nsenter without --pid and unshare without --fork execute in place:
+// the shim, and then the engine, keep this child's pid, fds 3 to 5 and parent-death signal
+// wiring.
+func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
 	var none Control
 	shim, err := RuntimePath()
 	if err != nil {
@@ -92,6 +117,19 @@ func EnterControl(plan *idmap.Plan) (int, Control, error) {
 
 	cmd := exec.Command(shim, append([]string{"shim"}, os.Args[1:]...)...)
 	cmd.Args[0] = "nook-runtime"
+	if join != nil {
+		nsenter, err := exec.LookPath("nsenter")
+		if err != nil {
+			return 125, none, &EngineError{errors.New("nsenter is not installed (util-linux): user networks need it")}
+		}
+		unshare, err := exec.LookPath("unshare")
+		if err != nil {
+			return 125, none, &EngineError{errors.New("unshare is not installed (util-linux): user networks need it")}
+		}
+		args := []string{"nsenter", "--user", "--target", strconv.Itoa(join.Pid), "--preserve-credentials", "--",
+			unshare, "--mount", "--propagation", "unchanged", "--", shim, "shim"}
+		cmd = exec.Command(nsenter, append(args, os.Args[1:]...)...)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{syncR, exe, ctlW}
 	cmd.Env = append(os.Environ(),
@@ -107,6 +145,10 @@ func EnterControl(plan *idmap.Plan) (int, Control, error) {
 		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
+	if join != nil {
+		cmd.SysProcAttr.Cloneflags = 0
+		cmd.Env = append(cmd.Env, joinedEnv+"="+join.Network)
+	}
 	// Forward signals from the moment the engine exists; buffered so none is lost.
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs)
@@ -121,7 +163,9 @@ func EnterControl(plan *idmap.Plan) (int, Control, error) {
 	ctlW.Close()
 	pid := cmd.Process.Pid
 	timing.Mark("cli shim started")
-	if err := plan.Apply(pid); err != nil {
+	if join != nil {
+		// Mapped already: the keeper's namespace was mapped with the same plan.
+	} else if err := plan.Apply(pid); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return 125, none, &EngineError{fmt.Errorf("map user namespace: %w", err)}
@@ -172,6 +216,13 @@ func exitStatus(ps *os.ProcessState, err error) (int, error) {
 	return 125, &EngineError{fmt.Errorf("nook engine ended with status %v", ws)}
 }
 
+// keep are children killOrphans spares: user networks' keepers, which outlive this CLI while
+// other containers hold them (netuser).
+var keep = map[int]bool{}
+
+// KeepChild makes killOrphans spare the child pid.
+func KeepChild(pid int) { keep[pid] = true }
+
 // killOrphans kills and reaps every remaining child (adopted as subreaper), so that nothing
 // nook started outlives it. The kernel lists each thread's children in
 // /proc/self/task/TID/children (CONFIG_PROC_CHILDREN), which is cheaper than scanning /proc.
@@ -184,7 +235,7 @@ func killOrphans() {
 		}
 		for _, f := range strings.Fields(string(b)) {
 			pid, err := strconv.Atoi(f)
-			if err != nil {
+			if err != nil || keep[pid] {
 				continue
 			}
 			_ = syscall.Kill(pid, syscall.SIGKILL)

@@ -7,6 +7,8 @@
 //	nook-runtime exec-init      in a running container's namespaces: security, exec (nook exec)
 //	nook-runtime cp-in PATH     in a running container: extract a tar from stdin (nook cp)
 //	nook-runtime cp-out PATH    in a running container: write PATH as a tar to stdout
+//	nook-runtime netns-keeper DIR ID SUBNET GATEWAY
+//	                            hold a user network's bridge while it has members (netuser)
 //
 // It is not meant to be run by hand.
 package main
@@ -17,6 +19,7 @@ import (
 
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
+	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/userns"
 )
 
@@ -43,6 +46,10 @@ func main() {
 			os.Exit(125)
 		}
 		os.Exit(monitor.Run(os.Args[2]))
+	case "netns-keeper":
+		os.Exit(netuser.KeeperMain(os.Args[2:]))
+	case "netns-keeper-run":
+		os.Exit(netuser.KeeperRun(os.Args[2:]))
 	case "exec-init":
 		os.Exit(execInit())
 	case "cp-in", "cp-out":

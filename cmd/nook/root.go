@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		newBuildCmd(),
 		newCreateCmd(), newStartCmd(), newStopCmd(), newRestartCmd(), newKillCmd(), newLogsCmd(),
 		newExecCmd(), newWaitCmd(), newPortCmd(), newCpCmd(), newTopCmd(), newAttachCmd(),
+		newNetworkCmd(),
 	)
 	return root
 }
@@ -80,7 +81,7 @@ func enterEngine(cmd *cobra.Command) error {
 		fmt.Fprintln(os.Stderr, plan.Warning)
 	}
 	timing.Mark("cli enter")
-	code, ctl, err := userns.EnterControl(plan)
+	code, ctl, err := enterEngineNS(cmd, plan)
 	timing.Mark("cli engine done")
 	if err != nil {
 		return &statusError{code, err}

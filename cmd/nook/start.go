@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nook-containers/nook/engine"
+	"github.com/nook-containers/nook/userns"
 )
 
 func newStartCmd() *cobra.Command {
@@ -26,6 +27,13 @@ func newStartCmd() *cobra.Command {
 				return err
 			}
 			defer e.Close()
+			// A container of a user network starts from that network's user namespace.
+			if need, err := e.UserNetworkFor(args); err != nil || need != "" {
+				if err != nil {
+					return err
+				}
+				return userns.RequestNetwork(need)
+			}
 			var errs []error
 			for _, ref := range args {
 				if !attach && !interactive {
