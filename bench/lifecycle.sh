@@ -117,7 +117,7 @@ own_procs() { ps -u "$(id -u)" -o pid= | awk '{print $1}' | sort; }
 # runtime forces every two minutes. Prints "EARLY SETTLED" in kB. One container at a time, so
 # no two measured processes share the pages of one binary (PSS would halve them).
 idle_pss() {
-	local tool=$1 net=$2 before after added p id payload_pids="" early
+	local tool=$1 net=$2 before after added p id payload_pids="" early settled
 	before=$(own_procs)
 	id=$("$tool" run -d --name bench-idle --network "$net" demo sh -c "$payload")
 	sleep 2
@@ -140,8 +140,10 @@ idle_pss() {
 	if [[ $settle -gt 0 ]]; then
 		sleep "$settle"
 	fi
-	echo "$early $(pss "${helpers[@]}")"
+	settled=$(pss "${helpers[@]}")
+	# Removed before the answer: the caller reads it and starts the next container at once.
 	"$tool" rm -f "$id" >/dev/null
+	echo "$early $settled"
 }
 
 declare -A cyc mem memnet mem0 memnet0
