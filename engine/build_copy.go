@@ -364,14 +364,15 @@ func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *c
 		}
 	}
 	w.unmount()
-	layer, err := b.diff(w.layer)
+	layer, err := b.diff(w.layer, false)
 	if err != nil {
 		return "", err
 	}
 	next := cloneConfig(&st.Config)
-	build.AddHistory(&next, step.Text, false, time.Now().UTC())
+	build.AddHistory(&next, step.Text, layer == nil, time.Now().UTC())
 	id, err := b.e.commitImage(ctx, st.image, &next, layer)
 	if err != nil {
+		b.drop(layer)
 		return "", err
 	}
 	st.Config = next

@@ -16,6 +16,7 @@ import (
 
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/cgroups"
@@ -87,7 +88,7 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 		AutoRemove: o.Remove, Env: env, Options: &opts, Net: &nw, StopSignal: cfg.Config.StopSignal,
 	}
 	meta, _ := json.Marshal(&rec)
-	ctr, err := e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), nil)
+	ctr, err := e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), &storage.ContainerOptions{Volatile: o.volatile})
 	if err != nil {
 		if strings.Contains(err.Error(), "name is already in use") {
 			return "", nil, nil, fmt.Errorf("the container name %q is already in use: remove that container (nook rm %s) or choose another name", name, name)
