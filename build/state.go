@@ -215,8 +215,10 @@ func (s *Scope) ExpandCommand(c instructions.Command, env []string) error {
 		e.Ports = ports
 		return nil
 	}
-	if _, ok := c.(*instructions.RunCommand); ok {
-		return nil // the shell expands RUN, with the arguments in its environment
+	if r, ok := c.(*instructions.RunCommand); ok {
+		// The shell expands RUN's command, with the arguments in its environment; only the
+		// --mount flags are expanded here, as BuildKit does.
+		return r.Expand(ex)
 	}
 	if e, ok := c.(instructions.SupportsSingleWordExpansion); ok {
 		return e.Expand(ex)

@@ -319,9 +319,17 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 	var args []string
 	var files string
 	var cp *copyJob
+	var mounts *runMounts
 	switch c := step.Cmd.(type) {
 	case *instructions.RunCommand:
 		args = st.Scope.KV()
+		m, err := b.prepareRunMounts(st, c)
+		if err != nil {
+			return fail(err)
+		}
+		if m != nil {
+			mounts, files = m, m.digest
+		}
 	case *instructions.CopyCommand, *instructions.AddCommand:
 		job, err := b.prepareCopy(ctx, st, c)
 		if err != nil {
@@ -350,7 +358,7 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 	var id string
 	switch c := step.Cmd.(type) {
 	case *instructions.RunCommand:
-		id, err = b.run(ctx, st, step, c)
+		id, err = b.run(ctx, st, step, c, mounts)
 	case *instructions.CopyCommand, *instructions.AddCommand:
 		id, err = b.copy(ctx, st, step, cp)
 	case *instructions.WorkdirCommand:
@@ -414,10 +422,15 @@ func (b *builder) ensureImage(ctx context.Context, st *stageRun) error {
 }
 
 // run executes a RUN step in a container made exactly as `nook run` makes one.
-func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand) (string, error) {
+func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand, mounts *runMounts) (string, error) {
 	if err := b.ensureImage(ctx, st); err != nil {
 		return "", err
 	}
+	am, err := b.activateMounts(st, mounts)
+	if err != nil {
+		return "", err
+	}
+	defer am.close()
 	argv := build.RunArgs(&st.Config, c)
 	name := "nook-build-" + buildRandomHex(6)
 	pr, pw, err := os.Pipe()
@@ -439,6 +452,7 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 	code, runErr := b.e.Run(ctx, RunOptions{
 		Image: st.image, Args: argv, Entrypoint: &noEntrypoint, Env: st.Scope.RunEnv(st.Env()),
 		Name: name, Network: b.o.Network, Stdout: pw, Stderr: pw, Remove: true, volatile: true,
+		LimitOptions: LimitOptions{Mounts: am.flags},
 		afterExit: func(id string, code int) error {
 			if code != 0 {
 				return nil
@@ -450,7 +464,7 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 			if _, err := b.e.Store.Unmount(id, true); err != nil {
 				return fmt.Errorf("unmount the build container %s: %w", name, err)
 			}
-			layer, err = b.diff(ctr.LayerID, true)
+			layer, err = b.diff(ctr.LayerID, true, am.targets)
 			return err
 		},
 	})
@@ -588,7 +602,7 @@ func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c
 	}
 	if created {
 		w.unmount()
-		if layer, err = b.diff(w.layer, false); err != nil {
+		if layer, err = b.diff(w.layer, false, nil); err != nil {
 			return "", err
 		}
 	}

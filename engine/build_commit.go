@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -25,7 +24,6 @@ import (
 	"go.podman.io/storage"
 	drivers "go.podman.io/storage/drivers"
 	"go.podman.io/storage/pkg/archive"
-	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/build"
 	"github.com/nook-containers/nook/overlay"
@@ -63,7 +61,7 @@ var mountArtifacts = []string{"etc/hosts", "etc/hostname", "etc/resolv.conf"}
 
 // diff takes an unmounted container layer's changes as a new layer for the image, or nil when
 // there are none (the step then adds no layer, as with BuildKit). ranInit says a container's
-// init ran on the layer, which may have left mountArtifacts.
+// init ran on the layer, which may have left mountArtifacts, and the mount points of stubs.
 //
 // With the kernel's overlay the container's upper directory already is a layer in the
 // driver's own format: its files are moved (rename(2)) into a staging directory of the
@@ -71,7 +69,7 @@ var mountArtifacts = []string{"etc/hosts", "etc/hostname", "etc/resolv.conf"}
 // store reproduce the same tar for push and save. Other modes write the tar to a file that
 // PutLayer unpacks. The store's Diff holds the layer store's lock while it is read, so the
 // tar is read to its end before the layer is stored.
-func (b *builder) diff(layerID string, ranInit bool) (*newLayer, error) {
+func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer, error) {
 	upper := ""
 	if b.e.Rootfs.Mode == overlay.ModeKernel {
 		if d, err := b.e.Store.DifferTarget(layerID); err == nil {
@@ -87,10 +85,10 @@ func (b *builder) diff(layerID string, ranInit bool) (*newLayer, error) {
 				}
 			}
 		}
-		if b.etcOnlyCopiedUp(layerID, upper) {
-			if err := os.Remove(filepath.Join(upper, "etc")); err != nil {
-				return nil, err
-			}
+		// The artifacts' directory, and the mount points of RUN --mount, when the init made
+		// them only to mount something.
+		if err := b.removeStubs(layerID, upper, append([]string{"etc"}, stubs...)); err != nil {
+			return nil, err
 		}
 	}
 	none := archive.Uncompressed
@@ -192,48 +190,6 @@ func (b *builder) diff(layerID string, ranInit bool) (*newLayer, error) {
 		return nil, fmt.Errorf("stage the container's changes: %w", err)
 	}
 	return l, nil
-}
-
-// etcOnlyCopiedUp reports whether the upper directory's etc is there only because the init
-// made mount points in it: empty, not opaque, and with the mode and owner of the image's own
-// /etc (the topmost lower layer that has one). Docker keeps those mount points in a layer of
-// their own for the same reason.
-func (b *builder) etcOnlyCopiedUp(layerID, upper string) bool {
-	fi, err := os.Lstat(filepath.Join(upper, "etc"))
-	if err != nil || !fi.IsDir() {
-		return false
-	}
-	if names, err := os.ReadDir(filepath.Join(upper, "etc")); err != nil || len(names) > 0 {
-		return false
-	}
-	for _, x := range []string{"user.overlay.opaque", "trusted.overlay.opaque"} {
-		if n, _ := unix.Lgetxattr(filepath.Join(upper, "etc"), x, nil); n > 0 {
-			return false
-		}
-	}
-	l, err := b.e.Store.Layer(layerID)
-	if err != nil {
-		return false
-	}
-	for id := l.Parent; id != ""; {
-		dir, err := b.e.Store.DifferTarget(id)
-		if err != nil {
-			return false
-		}
-		if lfi, err := os.Lstat(filepath.Join(dir, "etc")); err == nil {
-			if !lfi.IsDir() {
-				return false
-			}
-			a, b := fi.Sys().(*syscall.Stat_t), lfi.Sys().(*syscall.Stat_t)
-			return fi.Mode() == lfi.Mode() && a.Uid == b.Uid && a.Gid == b.Gid
-		}
-		pl, err := b.e.Store.Layer(id)
-		if err != nil {
-			return false
-		}
-		id = pl.Parent
-	}
-	return false
 }
 
 func sortedIDs(m map[uint32]bool) []uint32 {

@@ -364,7 +364,7 @@ func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *c
 		}
 	}
 	w.unmount()
-	layer, err := b.diff(w.layer, false)
+	layer, err := b.diff(w.layer, false, nil)
 	if err != nil {
 		return "", err
 	}
