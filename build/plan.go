@@ -165,23 +165,19 @@ func checkSupported(c instructions.Command) error {
 				return err
 			}
 		}
-		if len(c.Files) > 0 && !(c.PrependShell && len(c.Files) == 1 && len(c.CmdLine) == 1 && strings.HasPrefix(c.CmdLine[0], "<<")) {
-			return errors.New("RUN with here-documents is supported only as a single script (RUN <<EOF ... EOF)")
+		if len(c.Files) > 0 && !(c.PrependShell && len(c.CmdLine) == 1) {
+			return errors.New("RUN with here-documents needs the shell form (RUN <<EOF, or RUN COMMAND <<EOF)")
 		}
 	case *instructions.CopyCommand:
 		if c.Parents {
 			return errors.New("COPY --parents is not supported by nook build")
 		}
-		if len(c.SourceContents) > 0 {
-			return errors.New("COPY with here-documents is not supported by nook build")
-		}
+
 	case *instructions.AddCommand:
 		if c.KeepGitDir != nil {
 			return errors.New("ADD --keep-git-dir is not supported by nook build")
 		}
-		if len(c.SourceContents) > 0 {
-			return errors.New("ADD with here-documents is not supported by nook build")
-		}
+
 	case *instructions.CmdCommand:
 		if len(c.Files) > 0 {
 			return errors.New("CMD with here-documents is not supported")

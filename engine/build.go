@@ -431,6 +431,22 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 		return "", err
 	}
 	defer am.close()
+	if name, data, ok := build.RunScript(c); ok {
+		// RUN <<EOF with a #! line: the document runs as an executable file, bind-mounted
+		// read-only where BuildKit puts it (under /dev, a tmpfs: never in the layer).
+		dir, err := os.MkdirTemp(b.tmp, "script-")
+		if err != nil {
+			return "", err
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(p, 0o755); err != nil {
+			return "", err
+		}
+		am.flags = append(am.flags, "type=bind,source="+p+",target="+build.ScriptDir+name+",readonly")
+	}
 	argv := build.RunArgs(&st.Config, c)
 	name := "nook-build-" + buildRandomHex(6)
 	pr, pw, err := os.Pipe()
