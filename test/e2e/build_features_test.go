@@ -121,3 +121,32 @@ func TestBuildRunWithoutChanges(t *testing.T) {
 	r := s.mustNook(t, "history", "nochange:1")
 	assertMatch(t, "history", r.Stdout, `RUN true\s+0B`)
 }
+
+// `nook image prune` treats build steps as Docker does: the intermediate images of a tagged
+// build are its cache and stay; a build result that lost its tag is dangling and goes, with
+// the intermediates only it was built on; -a takes every image no container uses.
+func TestBuildImagePrune(t *testing.T) {
+	s := newStore(t, "build-prune", storeOptions{}, false)
+	ids := func(args ...string) string {
+		return strings.Join(strings.Fields(s.mustNook(t, append([]string{"images", "-q", "--no-trunc"}, args...)...).Stdout), " ")
+	}
+	first := writeContext(t, map[string]string{"Dockerfile": "FROM demo\nRUN echo one > /one\nENV X=1\nRUN echo two > /two\n"})
+	s.mustBuild(t, first, "-t", "app:1")
+	withAll := ids("-a")
+	s.mustNook(t, "image", "prune", "-f")
+	assertEqual(t, "images after prune: a tagged build keeps its intermediates", ids("-a"), withAll)
+	assertEqual(t, "a rebuild after prune", usingCache(s.mustBuild(t, first, "-t", "app:1")), 3)
+
+	// The same tag on a new build: the old result and the step only it had are dangling.
+	second := writeContext(t, map[string]string{"Dockerfile": "FROM demo\nRUN echo one > /one\nENV X=1\nRUN echo three > /three\n"})
+	s.mustBuild(t, second, "-t", "app:1")
+	r := s.mustNook(t, "images")
+	assertContains(t, "images with a dangling build result", r.Stdout, "<none>")
+	r = s.mustNook(t, "image", "prune", "-f")
+	assertEqual(t, "images removed by prune (the old result)", strings.Count(r.Stdout, "deleted: sha256:")+strings.Count(r.Stdout, "Deleted: sha256:"), 1)
+	assertNotContains(t, "images after prune", s.mustNook(t, "images").Stdout, "<none>")
+	assertEqual(t, "a rebuild of the tagged image after prune", usingCache(s.mustBuild(t, second, "-t", "app:1")), 3)
+
+	s.mustNook(t, "image", "prune", "-a", "-f")
+	assertEqual(t, "images after prune -a", ids("-a"), "")
+}
