@@ -55,9 +55,13 @@ fi
 result=$2 runs=${3:-$runs} podman=${4:-$podman} debian=${5:-$debian}
 nook=$repo/bin/nook
 work=$(mktemp -d "${TMPDIR:-/tmp}/nook-bench-build.XXXXXX")
+# Podman refuses a run root longer than 50 characters: its run roots get a short directory.
+prun=$(mktemp -d /tmp/nbp.XXXXXX)
 cleanup() {
-	rm -rf "$work" 2>/dev/null || unshare --map-root-user --map-auto rm -rf "$work" 2>/dev/null ||
-		echo "bench: could not remove $work" >&2
+	for d in "$work" "$prun"; do
+		rm -rf "$d" 2>/dev/null || unshare --map-root-user --map-auto rm -rf "$d" 2>/dev/null ||
+			echo "bench: could not remove $d" >&2
+	done
 }
 trap cleanup EXIT
 
@@ -91,7 +95,7 @@ store() { # store NAME: a nook store's environment
 	chmod 0700 "$work/$1/run"
 	echo "XDG_DATA_HOME=$work/$1/data XDG_RUNTIME_DIR=$work/$1/run"
 }
-podman_args() { echo "--root $work/$1/podman --runroot $work/$1/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $(command -v runc || echo runc)"; }
+podman_args() { echo "--root $work/$1/podman --runroot $prun/$1 --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime $(command -v runc || echo runc)"; }
 now() { date +%s%N; }
 ms() { echo $((($2 - $1) / 1000000)); }
 median() { sort -n | sed -n "$(((runs + 1) / 2))p"; }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,25 +150,34 @@ func checkSupported(c instructions.Command) error {
 	switch c := c.(type) {
 	case *instructions.RunCommand:
 		for _, f := range c.FlagsUsed {
-			return fmt.Errorf("RUN --%s is not supported by nook build", f)
+			if f != "mount" {
+				return fmt.Errorf("RUN --%s is not supported by nook build", f)
+			}
 		}
-		if len(c.Files) > 0 && !(c.PrependShell && len(c.Files) == 1 && len(c.CmdLine) == 1 && strings.HasPrefix(c.CmdLine[0], "<<")) {
-			return errors.New("RUN with here-documents is supported only as a single script (RUN <<EOF ... EOF)")
+		if slices.Contains(c.FlagsUsed, "mount") {
+			// Checked here with the words as written, so that an unsupported mount fails before
+			// any step runs; the step checks them again after expanding its variables.
+			probe := *c
+			if err := probe.Expand(func(w string) (string, error) { return w, nil }); err != nil {
+				return err
+			}
+			if _, err := RunMounts(&probe); err != nil {
+				return err
+			}
+		}
+		if len(c.Files) > 0 && !(c.PrependShell && len(c.CmdLine) == 1) {
+			return errors.New("RUN with here-documents needs the shell form (RUN <<EOF, or RUN COMMAND <<EOF)")
 		}
 	case *instructions.CopyCommand:
 		if c.Parents {
 			return errors.New("COPY --parents is not supported by nook build")
 		}
-		if len(c.SourceContents) > 0 {
-			return errors.New("COPY with here-documents is not supported by nook build")
-		}
+
 	case *instructions.AddCommand:
 		if c.KeepGitDir != nil {
 			return errors.New("ADD --keep-git-dir is not supported by nook build")
 		}
-		if len(c.SourceContents) > 0 {
-			return errors.New("ADD with here-documents is not supported by nook build")
-		}
+
 	case *instructions.CmdCommand:
 		if len(c.Files) > 0 {
 			return errors.New("CMD with here-documents is not supported")

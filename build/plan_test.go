@@ -76,7 +76,13 @@ func TestParseErrors(t *testing.T) {
 		{"empty", "", 0, "file with no instructions"},
 		{"bad flag", "FROM demo\nCOPY --nope=1 a b\n", 2, "unknown flag: --nope"},
 		{"duplicate stage", "FROM demo AS x\nFROM demo AS x\n", 2, "duplicate stage name"},
-		{"run mount", "FROM demo\nRUN --mount=type=cache,target=/c true\n", 2, "RUN --mount is not supported"},
+		{"run mount secret", "FROM demo\nRUN true\nRUN --mount=type=secret,id=k cat /run/secrets/k\n", 3, "RUN --mount=type=secret is not supported"},
+		{"run mount ssh", "FROM demo\nRUN --mount=type=ssh ssh-add -l\n", 2, "RUN --mount=type=ssh is not supported"},
+		{"run mount unknown", "FROM demo\nRUN --mount=type=nfs,target=/x true\n", 2, "unsupported mount type"},
+		{"run mount bind rw", "FROM demo\nRUN --mount=type=bind,target=/src,rw true\n", 2, "type=bind,rw is not supported"},
+		{"run mount no target", "FROM demo\nRUN --mount=type=cache,id=x true\n", 2, "needs a target"},
+		{"run mount twice", "FROM demo\nRUN --mount=type=cache,target=/c --mount=type=tmpfs,target=/c/ true\n", 2, "mounted twice"},
+		{"run network", "FROM demo\nRUN --network=none true\n", 2, "RUN --network is not supported"},
 		{"shell not json", "FROM demo\nSHELL /bin/sh -c\n", 2, "SHELL requires the arguments to be in JSON form"},
 		{"healthcheck interval", "FROM demo\nHEALTHCHECK --interval=abc CMD true\n", 2, "invalid duration"},
 	} {
@@ -163,4 +169,46 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("StepCount %d, counted %d", p.StepCount(), n)
 		}
 	})
+}
+
+func TestRunMounts(t *testing.T) {
+	p, err := Parse("Dockerfile", []byte("FROM demo\nARG V=1\n"+
+		"RUN --mount=type=cache,target=/root/.cache,id=go-$V,sharing=locked,uid=1000,gid=1000,mode=0700 "+
+		"--mount=type=bind,source=src,target=/src --mount=type=bind,from=base,target=/b,source=/etc "+
+		"--mount=type=tmpfs,target=/t,size=1m true\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := p.Stages[0].Steps[1]
+	scope := NewArgs(nil, "linux", "amd64", '\\').NewScope()
+	if err := scope.Declare(p.Stages[0].Steps[0].Cmd.(*instructions.ArgCommand), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := scope.ExpandCommand(step.Cmd, nil); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := RunMounts(step.Cmd.(*instructions.RunCommand))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 4 {
+		t.Fatalf("%d mounts, want 4", len(ms))
+	}
+	c := ms[0]
+	if c.Type != instructions.MountTypeCache || CacheMountID(c) != "go-1" || c.CacheSharing != instructions.MountSharingLocked ||
+		*c.UID != 1000 || *c.GID != 1000 || *c.Mode != 0o700 || c.ReadOnly {
+		t.Errorf("cache mount %+v", c)
+	}
+	if b := ms[1]; b.Type != instructions.MountTypeBind || b.Source != "src" || b.Target != "/src" || !b.ReadOnly || b.From != "" {
+		t.Errorf("bind mount %+v", b)
+	}
+	if b := ms[2]; b.From != "base" || b.Source != "/etc" {
+		t.Errorf("bind mount from a stage %+v", b)
+	}
+	if tm := ms[3]; tm.Type != instructions.MountTypeTmpfs || tm.SizeLimit != 1<<20 {
+		t.Errorf("tmpfs mount %+v", tm)
+	}
+	if id := CacheMountID(&instructions.Mount{Type: instructions.MountTypeCache, Target: "/var/cache/apt/"}); id != "/var/cache/apt" {
+		t.Errorf("default cache id %q, want the target", id)
+	}
 }

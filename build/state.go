@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -215,11 +216,25 @@ func (s *Scope) ExpandCommand(c instructions.Command, env []string) error {
 		e.Ports = ports
 		return nil
 	}
-	if _, ok := c.(*instructions.RunCommand); ok {
-		return nil // the shell expands RUN, with the arguments in its environment
+	if r, ok := c.(*instructions.RunCommand); ok {
+		// The shell expands RUN's command, with the arguments in its environment; only the
+		// --mount flags are expanded here, as BuildKit does.
+		return r.Expand(ex)
 	}
 	if e, ok := c.(instructions.SupportsSingleWordExpansion); ok {
-		return e.Expand(ex)
+		if err := e.Expand(ex); err != nil {
+			return err
+		}
+	}
+	if e, ok := c.(instructions.SupportsSingleWordExpansionRaw); ok {
+		// Here-documents of COPY and ADD whose delimiter is not quoted: variables are expanded,
+		// quotes are kept as written (BuildKit's SkipProcessQuotes).
+		return e.ExpandRaw(func(w string) (string, error) {
+			lex := shell.NewLex('\\')
+			lex.SkipProcessQuotes = true
+			out, _, err := lex.ProcessWord(w, shell.EnvsFromSlice(append(s.KV(), env...)))
+			return out, err
+		})
 	}
 	return nil
 }
@@ -236,13 +251,51 @@ func ShellCommand(cfg *Image, line []string) []string {
 
 // RunArgs is the command a RUN step executes.
 func RunArgs(cfg *Image, c *instructions.RunCommand) []string {
-	if len(c.Files) == 1 && len(c.CmdLine) == 1 && strings.HasPrefix(c.CmdLine[0], "<<") {
-		return ShellCommand(cfg, []string{c.Files[0].Data})
+	if len(c.Files) > 0 && len(c.CmdLine) == 1 {
+		if _, _, ok := RunScript(c); ok {
+			return []string{ScriptDir + c.Files[0].Name}
+		}
+		if parser.MustParseHeredoc(c.CmdLine[0]) != nil {
+			// RUN <<EOF alone: the document is the shell's script, as BuildKit runs it, so
+			// that it works with shells without here-documents too.
+			data := c.Files[0].Data
+			if c.Files[0].Chomp {
+				data = parser.ChompHeredocContent(data)
+			}
+			return ShellCommand(cfg, []string{data})
+		}
+		// A command that reads here-documents (RUN cat <<EOF >/f, RUN python3 <<EOF): the
+		// line and its documents go back together to the shell, which reads them itself.
+		full := c.CmdLine[0]
+		for _, f := range c.Files {
+			full += "\n" + f.Data + f.Name
+		}
+		return ShellCommand(cfg, []string{full})
 	}
 	if c.PrependShell {
 		return ShellCommand(cfg, c.CmdLine)
 	}
 	return slices.Clone(c.CmdLine)
+}
+
+// ScriptDir is where a RUN here-document that starts with #! is mounted in the step's
+// container, as an executable file named after its delimiter (BuildKit's place for it).
+const ScriptDir = "/dev/pipes/"
+
+// RunScript reports a RUN step that is a single here-document starting with #!: it runs as an
+// executable file (its interpreter named by the #! line), with the given name and content.
+func RunScript(c *instructions.RunCommand) (name, data string, ok bool) {
+	if len(c.Files) != 1 || len(c.CmdLine) != 1 || parser.MustParseHeredoc(c.CmdLine[0]) == nil {
+		return "", "", false
+	}
+	data = c.Files[0].Data
+	if c.Files[0].Chomp {
+		data = parser.ChompHeredocContent(data)
+	}
+	if !strings.HasPrefix(data, "#!") {
+		return "", "", false
+	}
+	return c.Files[0].Name, data, true
 }
 
 // SetEnv sets NAME=VALUE in env, replacing an earlier value.

@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,10 +18,7 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	digest "github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/storage"
-	"go.podman.io/storage/pkg/archive"
 
 	"github.com/nook-containers/nook/build"
 )
@@ -324,9 +319,17 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 	var args []string
 	var files string
 	var cp *copyJob
+	var mounts *runMounts
 	switch c := step.Cmd.(type) {
 	case *instructions.RunCommand:
 		args = st.Scope.KV()
+		m, err := b.prepareRunMounts(st, c)
+		if err != nil {
+			return fail(err)
+		}
+		if m != nil {
+			mounts, files = m, m.digest
+		}
 	case *instructions.CopyCommand, *instructions.AddCommand:
 		job, err := b.prepareCopy(ctx, st, c)
 		if err != nil {
@@ -355,7 +358,7 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 	var id string
 	switch c := step.Cmd.(type) {
 	case *instructions.RunCommand:
-		id, err = b.run(ctx, st, step, c)
+		id, err = b.run(ctx, st, step, c, mounts)
 	case *instructions.CopyCommand, *instructions.AddCommand:
 		id, err = b.copy(ctx, st, step, cp)
 	case *instructions.WorkdirCommand:
@@ -419,9 +422,30 @@ func (b *builder) ensureImage(ctx context.Context, st *stageRun) error {
 }
 
 // run executes a RUN step in a container made exactly as `nook run` makes one.
-func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand) (string, error) {
+func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand, mounts *runMounts) (string, error) {
 	if err := b.ensureImage(ctx, st); err != nil {
 		return "", err
+	}
+	am, err := b.activateMounts(st, mounts)
+	if err != nil {
+		return "", err
+	}
+	defer am.close()
+	if name, data, ok := build.RunScript(c); ok {
+		// RUN <<EOF with a #! line: the document runs as an executable file, bind-mounted
+		// read-only where BuildKit puts it (under /dev, a tmpfs: never in the layer).
+		dir, err := os.MkdirTemp(b.tmp, "script-")
+		if err != nil {
+			return "", err
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(p, 0o755); err != nil {
+			return "", err
+		}
+		am.flags = append(am.flags, "type=bind,source="+p+",target="+build.ScriptDir+name+",readonly")
 	}
 	argv := build.RunArgs(&st.Config, c)
 	name := "nook-build-" + buildRandomHex(6)
@@ -438,21 +462,33 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 	}()
 	noEntrypoint := ""
 	fmt.Fprintf(b.out, " ---> Running in %s\n", name)
+	// The step's container is removed as soon as its changes are taken: its record and layer
+	// need not survive a crash (volatile: not synced to disk), nor does it keep a log.
+	var layer *newLayer
 	code, runErr := b.e.Run(ctx, RunOptions{
 		Image: st.image, Args: argv, Entrypoint: &noEntrypoint, Env: st.Scope.RunEnv(st.Env()),
-		Name: name, Network: b.o.Network, Stdout: pw, Stderr: pw,
+		Name: name, Network: b.o.Network, Stdout: pw, Stderr: pw, Remove: true, volatile: true,
+		LimitOptions: LimitOptions{Mounts: am.flags},
+		afterExit: func(id string, code int) error {
+			if code != 0 {
+				return nil
+			}
+			ctr, err := b.e.Store.Container(id)
+			if err != nil {
+				return fmt.Errorf("find the build container %s: %w", name, err)
+			}
+			if _, err := b.e.Store.Unmount(id, true); err != nil {
+				return fmt.Errorf("unmount the build container %s: %w", name, err)
+			}
+			layer, err = b.diff(ctr.LayerID, true, am.targets)
+			return err
+		},
 	})
 	pw.Close()
 	wg.Wait()
 	pr.Close()
-	ctr, cerr := b.e.Store.Container(name)
-	if cerr == nil {
-		defer func() {
-			_, _ = b.e.Store.Unmount(ctr.ID, true)
-			_ = b.e.Store.DeleteContainer(ctr.ID)
-		}()
-	}
 	if runErr != nil {
+		b.drop(layer)
 		return "", runErr
 	}
 	if code != 0 {
@@ -463,17 +499,11 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 		}
 		return "", b.plan.Errorf(step.Line, "%s", msg)
 	}
-	if cerr != nil {
-		return "", fmt.Errorf("find the build container %s: %w", name, cerr)
-	}
-	layer, err := b.diff(ctr.LayerID)
-	if err != nil {
-		return "", err
-	}
 	next := cloneConfig(&st.Config)
-	build.AddHistory(&next, step.Text, false, time.Now().UTC())
+	build.AddHistory(&next, step.Text, layer == nil, time.Now().UTC())
 	id, err := b.e.commitImage(ctx, st.image, &next, layer)
 	if err != nil {
+		b.drop(layer)
 		return "", err
 	}
 	st.Config = next
@@ -540,63 +570,6 @@ func buildRandomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// mountArtifacts are files the container's init creates as mount points when the image lacks
-// them; their content is the host's, bind-mounted, so they never belong in a layer.
-var mountArtifacts = map[string]bool{"etc/hosts": true, "etc/hostname": true, "etc/resolv.conf": true}
-
-// diff stages a container layer's changes as an uncompressed tar in the build's temporary
-// directory, with its digest.
-func (b *builder) diff(layerID string) (*newLayer, error) {
-	none := archive.Uncompressed
-	rc, err := b.e.Store.Diff("", layerID, &storage.DiffOptions{Compression: &none})
-	if err != nil {
-		return nil, fmt.Errorf("read the container's changes: %w", err)
-	}
-	defer rc.Close()
-	f, err := os.CreateTemp(b.tmp, "layer-")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(f, h)}
-	tr := tar.NewReader(rc)
-	tw := tar.NewWriter(cw)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read the container's changes: %w", err)
-		}
-		if mountArtifacts[strings.TrimPrefix(strings.TrimPrefix(hdr.Name, "./"), "/")] {
-			continue
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return nil, fmt.Errorf("read the container's changes: %w", err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return &newLayer{path: f.Name(), digest: digest.NewDigest(digest.SHA256, h), size: cw.n}, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // workContainer is a container of the stage's image whose root filesystem the build writes
 // into directly (COPY, ADD, WORKDIR).
 type workContainer struct {
@@ -645,13 +618,14 @@ func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c
 	}
 	if created {
 		w.unmount()
-		if layer, err = b.diff(w.layer); err != nil {
+		if layer, err = b.diff(w.layer, false, nil); err != nil {
 			return "", err
 		}
 	}
 	build.AddHistory(&next.Config, step.Text, layer == nil, time.Now().UTC())
 	id, err := b.e.commitImage(ctx, st.image, &next.Config, layer)
 	if err != nil {
+		b.drop(layer)
 		return "", err
 	}
 	st.StageState = next

@@ -1,61 +1,256 @@
 package engine
 
 import (
-	"bytes"
+	"archive/tar"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	imgspecs "github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
-	"go.podman.io/image/v5/copy"
-	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/image"
+	"github.com/vbatts/tar-split/tar/asm"
+	tarstorage "github.com/vbatts/tar-split/tar/storage"
 	"go.podman.io/image/v5/manifest"
 	istorage "go.podman.io/image/v5/storage"
-	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+	drivers "go.podman.io/storage/drivers"
+	"go.podman.io/storage/pkg/archive"
 
 	"github.com/nook-containers/nook/build"
+	"github.com/nook-containers/nook/overlay"
 )
 
-// A build step's result becomes an image through containers/image's copy into
-// containers-storage, like any pulled image: the source below serves the new configuration,
-// manifest and (for steps that change files) the new layer, and the parent image's layers
-// from the store, which the destination finds by digest and reuses instead of copying.
+// A build step's result goes into the store directly: the new layer (for steps that change
+// files) with PutLayer on the parent's top layer, then the image record with its
+// configuration and manifest under the keys containers/image's storage transport reads
+// (the configuration's digest, "manifest-DIGEST" and "manifest"), so that run, save, push
+// and inspect see it as any pulled image. Going through containers/image's copy instead
+// costs a second staging copy of the layer, the blob-info cache's database and a policy
+// check per step, for nothing a build needs.
 
-// newLayer is a layer diff staged in a file.
+// newLayer is a build step's changes: the digest and size of their tar, and either that tar
+// in a file, for PutLayer, or the changed files themselves moved into the overlay driver's
+// staging directory, for ApplyStagedLayer.
 type newLayer struct {
-	path   string
 	digest digest.Digest // of the uncompressed tar, which is also its DiffID
 	size   int64
+	path   string
+	staged *drivers.DriverWithDifferOutput
+}
+
+// drop releases what a layer that was not committed holds.
+func (b *builder) drop(l *newLayer) {
+	if l != nil && l.staged != nil {
+		_ = b.e.Store.CleanupStagedLayer(l.staged)
+		l.staged = nil
+	}
+}
+
+// mountArtifacts are files the container's init creates as mount points when the image lacks
+// them; their content is the host's, bind-mounted, so they never belong in a layer.
+var mountArtifacts = []string{"etc/hosts", "etc/hostname", "etc/resolv.conf"}
+
+// diff takes an unmounted container layer's changes as a new layer for the image, or nil when
+// there are none (the step then adds no layer, as with BuildKit). ranInit says a container's
+// init ran on the layer, which may have left mountArtifacts, and the mount points of stubs.
+//
+// With the kernel's overlay the container's upper directory already is a layer in the
+// driver's own format: its files are moved (rename(2)) into a staging directory of the
+// driver, and only the tar stream is read, for its digest and the tar-split that lets the
+// store reproduce the same tar for push and save. Other modes write the tar to a file that
+// PutLayer unpacks. The store's Diff holds the layer store's lock while it is read, so the
+// tar is read to its end before the layer is stored.
+func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer, error) {
+	upper := ""
+	if b.e.Rootfs.Mode == overlay.ModeKernel {
+		if d, err := b.e.Store.DifferTarget(layerID); err == nil {
+			upper = d
+		}
+	}
+	if upper != "" && ranInit {
+		for _, a := range mountArtifacts {
+			p := filepath.Join(upper, a)
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+				if err := os.Remove(p); err != nil {
+					return nil, err
+				}
+			}
+		}
+		// The artifacts' directory, and the mount points of RUN --mount, when the init made
+		// them only to mount something.
+		if err := b.removeStubs(layerID, upper, append([]string{"etc"}, stubs...)); err != nil {
+			return nil, err
+		}
+	}
+	none := archive.Uncompressed
+	rc, err := b.e.Store.Diff("", layerID, &storage.DiffOptions{Compression: &none})
+	if err != nil {
+		return nil, fmt.Errorf("read the container's changes: %w", err)
+	}
+	rcOpen := true
+	defer func() {
+		if rcOpen {
+			rc.Close()
+		}
+	}()
+
+	var sink io.Writer
+	var tarFile, splitFile *os.File
+	var split chan error
+	var pw *io.PipeWriter
+	if upper == "" {
+		if tarFile, err = os.CreateTemp(b.tmp, "layer-"); err != nil {
+			return nil, err
+		}
+		defer tarFile.Close()
+		sink = tarFile
+	} else {
+		if splitFile, err = os.CreateTemp(b.tmp, "tar-split-"); err != nil {
+			return nil, err
+		}
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		split = make(chan error, 1)
+		go func() {
+			its, err := asm.NewInputTarStream(pr, tarstorage.NewJSONPacker(splitFile), tarstorage.NewDiscardFilePutter())
+			if err == nil {
+				_, err = io.Copy(io.Discard, its)
+			}
+			pr.CloseWithError(err)
+			split <- err
+		}()
+		defer pw.Close()
+		sink = pw
+	}
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(sink, h)}
+	tr := tar.NewReader(rc)
+	tw := tar.NewWriter(cw)
+	entries := 0
+	uids, gids := map[uint32]bool{}, map[uint32]bool{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the container's changes: %w", err)
+		}
+		if ranInit && slices.Contains(mountArtifacts, strings.TrimPrefix(strings.TrimPrefix(hdr.Name, "./"), "/")) {
+			continue
+		}
+		entries++
+		uids[uint32(hdr.Uid)], gids[uint32(hdr.Gid)] = true, true
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return nil, fmt.Errorf("read the container's changes: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	rcOpen = false
+	if err := rc.Close(); err != nil {
+		return nil, fmt.Errorf("read the container's changes: %w", err)
+	}
+	l := &newLayer{digest: digest.NewDigest(digest.SHA256, h), size: cw.n}
+	if upper == "" {
+		if entries == 0 {
+			return nil, nil
+		}
+		l.path = tarFile.Name()
+		return l, nil
+	}
+	pw.Close()
+	if err := <-split; err != nil {
+		splitFile.Close()
+		return nil, fmt.Errorf("index the container's changes: %w", err)
+	}
+	if entries == 0 {
+		splitFile.Close()
+		return nil, nil
+	}
+	d := &moveDiffer{from: upper, out: drivers.DriverWithDifferOutput{
+		Size: l.size, UncompressedDigest: l.digest, CompressedDigest: l.digest, TarSplit: splitFile,
+		UIDs: sortedIDs(uids), GIDs: sortedIDs(gids),
+	}}
+	if l.staged, err = b.e.Store.PrepareStagedLayer(nil, d); err != nil {
+		splitFile.Close()
+		return nil, fmt.Errorf("stage the container's changes: %w", err)
+	}
+	return l, nil
+}
+
+func sortedIDs(m map[uint32]bool) []uint32 {
+	out := make([]uint32, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// moveDiffer is a drivers.Differ that fills the overlay driver's staging directory by moving
+// the entries of a container's upper directory into it: the same file system, the same
+// driver, so the same format (whiteouts, opaque directories, owners, xattrs).
+type moveDiffer struct {
+	from string
+	out  drivers.DriverWithDifferOutput
+}
+
+func (m *moveDiffer) ApplyDiff(dest string, _ *archive.TarOptions, _ *drivers.DifferOptions) (drivers.DriverWithDifferOutput, error) {
+	entries, err := os.ReadDir(m.from)
+	if err != nil {
+		return drivers.DriverWithDifferOutput{}, err
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(m.from, e.Name()), filepath.Join(dest, e.Name())); err != nil {
+			return drivers.DriverWithDifferOutput{}, err
+		}
+	}
+	return m.out, nil
+}
+
+func (m *moveDiffer) Close() error { return nil }
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // commitImage stores cfg as a new image on top of parent ("" for none), with layer added
 // when it is not nil, and returns the new image's ID.
 func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Image, layer *newLayer) (string, error) {
-	src := &commitSource{}
 	var layers []imgspecv1.Descriptor
+	top := ""
 	if parent != "" {
-		pref, err := istorage.Transport.NewStoreReference(e.Store, nil, parent)
-		if err != nil {
-			return "", err
-		}
-		psrc, err := pref.NewImageSource(ctx, e.systemContext())
+		img, err := e.Store.Image(parent)
 		if err != nil {
 			return "", fmt.Errorf("read image %s: %w", shortID(parent), err)
 		}
-		defer psrc.Close()
-		src.parent = psrc
-		mb, mt, err := psrc.GetManifest(ctx, nil)
+		top = img.TopLayer
+		mb, err := e.Store.ImageBigData(parent, storage.ImageDigestBigDataKey)
 		if err != nil {
 			return "", fmt.Errorf("read manifest of %s: %w", shortID(parent), err)
 		}
-		m, err := manifest.FromBlob(mb, manifest.NormalizedMIMEType(mt))
+		m, err := manifest.FromBlob(mb, manifest.GuessMIMEType(mb))
 		if err != nil {
 			return "", fmt.Errorf("parse manifest of %s: %w", shortID(parent), err)
 		}
@@ -70,48 +265,85 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 		return "", fmt.Errorf("image %s has %d layers but its configuration lists %d", shortID(parent), len(layers), len(cfg.RootFS.DiffIDs))
 	}
 	cfg.RootFS.Type = "layers"
+	var added *storage.Layer
 	if layer != nil {
+		var err error
+		if layer.staged != nil {
+			added, err = e.Store.ApplyStagedLayer(storage.ApplyStagedLayerOptions{
+				ID: buildRandomHex(32), ParentLayer: top, DiffOutput: layer.staged,
+			})
+			if err != nil {
+				_ = e.Store.CleanupStagedLayer(layer.staged)
+			}
+			layer.staged = nil
+		} else {
+			var f *os.File
+			if f, err = os.Open(layer.path); err != nil {
+				return "", err
+			}
+			added, _, err = e.Store.PutLayer("", top, nil, "", false, &storage.LayerOptions{
+				OriginalDigest: layer.digest, OriginalSize: &layer.size, UncompressedDigest: layer.digest,
+			}, f)
+			f.Close()
+		}
+		if err != nil {
+			return "", fmt.Errorf("store the new layer: %w", err)
+		}
+		top = added.ID
 		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: layer.digest, Size: layer.size})
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, layer.digest)
-		src.layer = layer
+	}
+	dropLayer := func() {
+		if added != nil {
+			_ = e.Store.DeleteLayer(added.ID)
+		}
 	}
 	if cfg.RootFS.DiffIDs == nil {
 		cfg.RootFS.DiffIDs = []digest.Digest{}
 	}
 	config, err := json.Marshal(cfg)
 	if err != nil {
+		dropLayer()
 		return "", err
 	}
-	src.config, src.configDigest = config, digest.FromBytes(config)
+	configDigest := digest.FromBytes(config)
 	if layers == nil {
 		layers = []imgspecv1.Descriptor{}
 	}
-	m := imgspecv1.Manifest{
+	mb, err := json.Marshal(imgspecv1.Manifest{
 		Versioned: imgspecs.Versioned{SchemaVersion: 2},
 		MediaType: imgspecv1.MediaTypeImageManifest,
-		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: src.configDigest, Size: int64(len(config))},
+		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: configDigest, Size: int64(len(config))},
 		Layers:    layers,
-	}
-	if src.manifest, err = json.Marshal(m); err != nil {
-		return "", err
-	}
-	src.ref = &commitRef{src: src}
-
-	dest, err := istorage.Transport.NewStoreReference(e.Store, nil, src.configDigest.Encoded())
+	})
 	if err != nil {
+		dropLayer()
 		return "", err
 	}
-	pc, err := policyContext()
+	manifestDigest := digest.FromBytes(mb)
+	created := time.Now().UTC()
+	if cfg.Created != nil {
+		created = *cfg.Created
+	}
+	id := configDigest.Encoded()
+	_, err = e.Store.CreateImage(id, nil, top, "{}", &storage.ImageOptions{
+		CreationDate: created,
+		Digest:       manifestDigest,
+		BigData: []storage.ImageBigDataOption{
+			{Key: configDigest.String(), Data: config, Digest: configDigest},
+			{Key: "manifest-" + manifestDigest.String(), Data: mb, Digest: manifestDigest},
+			{Key: storage.ImageDigestBigDataKey, Data: mb, Digest: manifestDigest},
+		},
+	})
+	if errors.Is(err, storage.ErrDuplicateID) {
+		// The same configuration was committed before (it names its layers by digest): that
+		// image is this step's result, and the layer just made is not needed.
+		dropLayer()
+		return id, nil
+	}
 	if err != nil {
-		return "", err
-	}
-	defer pc.Destroy()
-	if _, err := copy.Image(ctx, pc, dest, src.ref, &copy.Options{SourceCtx: e.transferContext(), DestinationCtx: e.transferContext()}); err != nil {
+		dropLayer()
 		return "", fmt.Errorf("commit image: %w", err)
-	}
-	id := src.configDigest.Encoded()
-	if _, err := e.Store.Image(id); err != nil {
-		return "", fmt.Errorf("commit image: the new image %s is not in the store: %w", shortID(id), err)
 	}
 	return id, nil
 }
@@ -124,80 +356,6 @@ func ociLayerType(mt string) string {
 		return imgspecv1.MediaTypeImageLayerGzip
 	}
 	return imgspecv1.MediaTypeImageLayer
-}
-
-// commitSource is a types.ImageSource for one commit.
-type commitSource struct {
-	ref          *commitRef
-	manifest     []byte
-	config       []byte
-	configDigest digest.Digest
-	layer        *newLayer
-	parent       types.ImageSource
-}
-
-func (s *commitSource) Reference() types.ImageReference { return s.ref }
-func (s *commitSource) Close() error                    { return nil }
-func (s *commitSource) HasThreadSafeGetBlob() bool      { return false }
-
-func (s *commitSource) GetManifest(ctx context.Context, instance *digest.Digest) ([]byte, string, error) {
-	if instance != nil {
-		return nil, "", errors.New("no manifest list in a build commit")
-	}
-	return s.manifest, imgspecv1.MediaTypeImageManifest, nil
-}
-
-func (s *commitSource) GetBlob(ctx context.Context, info types.BlobInfo, cache types.BlobInfoCache) (io.ReadCloser, int64, error) {
-	switch {
-	case info.Digest == s.configDigest:
-		return io.NopCloser(bytes.NewReader(s.config)), int64(len(s.config)), nil
-	case s.layer != nil && info.Digest == s.layer.digest:
-		f, err := os.Open(s.layer.path)
-		if err != nil {
-			return nil, 0, err
-		}
-		return f, s.layer.size, nil
-	case s.parent != nil:
-		return s.parent.GetBlob(ctx, info, cache)
-	}
-	return nil, 0, fmt.Errorf("blob %s is not part of this build", info.Digest)
-}
-
-func (s *commitSource) GetSignatures(context.Context, *digest.Digest) ([][]byte, error) {
-	return nil, nil
-}
-
-func (s *commitSource) LayerInfosForCopy(context.Context, *digest.Digest) ([]types.BlobInfo, error) {
-	return nil, nil
-}
-
-// commitRef names a commitSource for containers/image; it can only be read, once.
-type commitRef struct{ src *commitSource }
-
-type commitTransport struct{}
-
-func (commitTransport) Name() string { return "nook-build" }
-func (commitTransport) ParseReference(string) (types.ImageReference, error) {
-	return nil, errors.New("nook-build references cannot be parsed")
-}
-func (commitTransport) ValidatePolicyConfigurationScope(string) error { return nil }
-
-func (r *commitRef) Transport() types.ImageTransport         { return commitTransport{} }
-func (r *commitRef) StringWithinTransport() string           { return r.src.configDigest.String() }
-func (r *commitRef) DockerReference() reference.Named        { return nil }
-func (r *commitRef) PolicyConfigurationIdentity() string     { return "" }
-func (r *commitRef) PolicyConfigurationNamespaces() []string { return nil }
-func (r *commitRef) NewImage(ctx context.Context, sys *types.SystemContext) (types.ImageCloser, error) {
-	return image.FromSource(ctx, sys, r.src)
-}
-func (r *commitRef) NewImageSource(context.Context, *types.SystemContext) (types.ImageSource, error) {
-	return r.src, nil
-}
-func (r *commitRef) NewImageDestination(context.Context, *types.SystemContext) (types.ImageDestination, error) {
-	return nil, errors.New("a build commit cannot be written to")
-}
-func (r *commitRef) DeleteImage(context.Context, *types.SystemContext) error {
-	return errors.New("a build commit cannot be deleted")
 }
 
 // readBuildConfig reads an image's configuration with Docker's extensions (Healthcheck,

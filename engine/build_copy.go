@@ -42,6 +42,7 @@ type copySource struct {
 	tree    *build.Tree
 	src     build.Source
 	archive bool // ADD of a local archive: unpacked into the destination
+	doc     bool // a here-document, written to a file of the build
 }
 
 func (j *copyJob) close() {
@@ -57,15 +58,16 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 	var from string
 	var srcs []string
 	var chmod string
+	var docs []instructions.SourceContent
 	switch c := cmd.(type) {
 	case *instructions.CopyCommand:
-		from, srcs, j.dest, j.chown, chmod = c.From, c.SourcePaths, c.DestPath, c.Chown, c.Chmod
+		from, srcs, j.dest, j.chown, chmod, docs = c.From, c.SourcePaths, c.DestPath, c.Chown, c.Chmod, c.SourceContents
 		if len(c.ExcludePatterns) > 0 {
 			return nil, errors.New("COPY --exclude is not supported by nook build")
 		}
 	case *instructions.AddCommand:
 		j.add = true
-		srcs, j.dest, j.chown, chmod = c.SourcePaths, c.DestPath, c.Chown, c.Chmod
+		srcs, j.dest, j.chown, chmod, docs = c.SourcePaths, c.DestPath, c.Chown, c.Chmod, c.SourceContents
 		if len(c.ExcludePatterns) > 0 {
 			return nil, errors.New("ADD --exclude is not supported by nook build")
 		}
@@ -142,8 +144,33 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 			}
 		}
 	}
+	if len(docs) > 0 {
+		// Here-documents (COPY <<EOF /file): each a file named after its delimiter, 0644.
+		dir, err := os.MkdirTemp(b.tmp, "heredoc-")
+		if err != nil {
+			return nil, err
+		}
+		tree := build.RootfsTree(dir)
+		for _, d := range docs {
+			if strings.ContainsAny(d.Path, "/\x00") || d.Path == "." || d.Path == ".." {
+				return nil, fmt.Errorf("here-document name %q cannot be a file name", d.Path)
+			}
+			p := filepath.Join(dir, d.Path)
+			if err := os.WriteFile(p, []byte(d.Data), 0o644); err != nil {
+				return nil, err
+			}
+			if err := os.Chmod(p, 0o644); err != nil { // whatever the umask
+				return nil, err
+			}
+			found, err := tree.Resolve(d.Path)
+			if err != nil {
+				return nil, err
+			}
+			j.sources = append(j.sources, copySource{tree: tree, src: found[0], doc: true})
+		}
+	}
 	for _, s := range j.sources {
-		if s.tree == nil || from != "" {
+		if s.tree == nil || from != "" && !s.doc {
 			continue
 		}
 		entries, err := s.tree.Entries(s.src, s.src.Name)
@@ -364,14 +391,15 @@ func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *c
 		}
 	}
 	w.unmount()
-	layer, err := b.diff(w.layer)
+	layer, err := b.diff(w.layer, false, nil)
 	if err != nil {
 		return "", err
 	}
 	next := cloneConfig(&st.Config)
-	build.AddHistory(&next, step.Text, false, time.Now().UTC())
+	build.AddHistory(&next, step.Text, layer == nil, time.Now().UTC())
 	id, err := b.e.commitImage(ctx, st.image, &next, layer)
 	if err != nil {
+		b.drop(layer)
 		return "", err
 	}
 	st.Config = next

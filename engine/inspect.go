@@ -219,17 +219,35 @@ func (e *Engine) PruneImages(all bool) (*PruneReport, error) {
 	before := e.layerBytes()
 	rep := &PruneReport{}
 	var errs []error
-	for _, img := range pruneCandidates(images, ctrs, all) {
-		for _, n := range img.Names {
-			if ref, err := reference.ParseNormalizedNamed(n); err == nil {
-				rep.Untagged = append(rep.Untagged, reference.FamiliarString(ref))
+	// As Docker: an image that a kept build step was built on (an intermediate image) is not
+	// dangling; removing the image built on it makes it so, and the next round takes it.
+	failed := map[string]bool{}
+	for {
+		parents := e.buildParents(images)
+		removed := 0
+		for _, img := range pruneCandidates(images, ctrs, all) {
+			if parents[img.ID] || failed[img.ID] {
+				continue
 			}
+			for _, n := range img.Names {
+				if ref, err := reference.ParseNormalizedNamed(n); err == nil {
+					rep.Untagged = append(rep.Untagged, reference.FamiliarString(ref))
+				}
+			}
+			if _, err := e.Store.DeleteImage(img.ID, true); err != nil {
+				errs = append(errs, fmt.Errorf("remove image %s: %w", shortID(img.ID), err))
+				failed[img.ID] = true
+				continue
+			}
+			rep.Deleted = append(rep.Deleted, img.ID)
+			removed++
 		}
-		if _, err := e.Store.DeleteImage(img.ID, true); err != nil {
-			errs = append(errs, fmt.Errorf("remove image %s: %w", shortID(img.ID), err))
-			continue
+		if removed == 0 {
+			break
 		}
-		rep.Deleted = append(rep.Deleted, img.ID)
+		if images, err = e.Store.Images(); err != nil {
+			return nil, err
+		}
 	}
 	e.sweepIfIdle()
 	if after := e.layerBytes(); before > after {

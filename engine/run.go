@@ -46,6 +46,12 @@ type RunOptions struct {
 	Stderr         *os.File `json:"-"`
 
 	LimitOptions // capabilities, seccomp, mounts, rlimits, cgroup limits (limits.go)
+
+	// Set by nook build for a RUN step's container (build.go): volatile keeps its record and
+	// layer off the disk's sync path; afterExit, called once it has exited and before it is
+	// removed, takes its changes.
+	volatile  bool
+	afterExit func(id string, code int) error
 }
 
 // ExitError carries a status for the CLI to exit with, after printing the message (if any).
@@ -86,6 +92,9 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (int, error) {
 		o.Remove = true
 	}
 	timing.Mark("engine container done")
+	if err == nil && o.afterExit != nil {
+		err = o.afterExit(id, code)
+	}
 	cleanup()
 	timing.Mark("engine cleaned up")
 	return code, err
