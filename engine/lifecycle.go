@@ -366,7 +366,7 @@ func (e *Engine) RunDetached(ctx context.Context, o RunOptions) (string, error) 
 
 // runAttached is `nook run -it`: the container is started with a monitor, as a detached one,
 // and this engine attaches the user's terminal to it until it ends (its status is returned) or
-// the user detaches with Ctrl-P Ctrl-Q (then the container runs on, and nook exits 0).
+// the user detaches with the detach keys (then the container runs on, and nook exits 0).
 func (e *Engine) runAttached(ctx context.Context, o RunOptions) (int, error) {
 	if err := armParentDeath(); err != nil {
 		return 125, err
@@ -375,7 +375,7 @@ func (e *Engine) runAttached(ctx context.Context, o RunOptions) (int, error) {
 	if err != nil {
 		return 125, err
 	}
-	code, err := e.startLocked(id, rec, cfg, &AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, TTY: true})
+	code, err := e.startLocked(id, rec, cfg, &AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, TTY: true, DetachKeys: o.DetachKeys})
 	if errors.Is(err, ErrDetached) {
 		return 0, nil
 	}

@@ -12,13 +12,18 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var o engine.RunOptions
-	var entrypoint string
+	var entrypoint, detachKeys string
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container from an image",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			completeRunOptions(cmd, args, &o, entrypoint)
+			keys, err := parseDetachKeys(detachKeys)
+			if err != nil {
+				return err
+			}
+			o.DetachKeys = keys
 			e, err := openEngine()
 			if err != nil {
 				return err
@@ -44,6 +49,7 @@ func newRunCmd() *cobra.Command {
 	}
 	addRunFlags(c, &o, &entrypoint)
 	c.Flags().BoolVarP(&o.Detach, "detach", "d", false, "run the container in the background and print its ID")
+	addDetachKeysFlag(c.Flags(), &detachKeys)
 	return engineCmd(c)
 }
 

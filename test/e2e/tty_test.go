@@ -55,6 +55,13 @@ func (p *ptyOutput) String() string {
 	return p.buf.String()
 }
 
+// Write appends to the output: a ptyOutput can collect a command's stdout and stderr too.
+func (p *ptyOutput) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.Write(b)
+}
+
 // waitFor polls until the output contains s.
 func (p *ptyOutput) waitFor(s string, timeout time.Duration) bool {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -84,9 +91,7 @@ func startOnPty(t *testing.T, cmd *exec.Cmd, master, slave *os.File) (*ptyOutput
 		for {
 			n, err := master.Read(b)
 			if n > 0 {
-				out.mu.Lock()
-				out.buf.Write(b[:n])
-				out.mu.Unlock()
+				_, _ = out.Write(b[:n])
 			}
 			if err != nil {
 				return
