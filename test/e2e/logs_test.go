@@ -109,27 +109,7 @@ func TestLogsRunInteractiveDetach(t *testing.T) {
 	s := useMain(t)
 	name := "lgd" + strconv.Itoa(os.Getpid())
 	t.Cleanup(func() { s.exec(context.Background(), nil, "", "rm", "-f", name) })
-	drive := func(args []string, script func(master *os.File, out *ptyOutput)) (*ptyOutput, error) {
-		master, slave := openPty(t)
-		defer master.Close()
-		setWinsize(t, master, 24, 80)
-		ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
-		defer cancel()
-		cmd := exec_(ctx, s, args...)
-		out, _ := startOnPty(t, cmd, master, slave)
-		script(master, out)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			return out, err
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Fatalf("nook %s did not end:\n%s", strings.Join(args, " "), out.String())
-		}
-		return out, nil
-	}
-	out, err := drive([]string{"run", "-it", "--name", name, "demo", "sh"}, func(master *os.File, out *ptyOutput) {
+	out, err := drivePty(t, s, []string{"run", "-it", "--name", name, "demo", "sh"}, func(master *os.File, out *ptyOutput) {
 		_, _ = master.Write([]byte("echo F''IRST\r"))
 		if !out.waitFor("FIRST", 10*time.Second) {
 			t.Errorf("no output from nook run -it:\n%s", out.String())
@@ -140,7 +120,7 @@ func TestLogsRunInteractiveDetach(t *testing.T) {
 		t.Errorf("nook run -it after Ctrl-P Ctrl-Q: %v, want exit 0\n%s", err, out.String())
 	}
 	assertMatch(t, "STATUS after detaching from run -it", psStatus(t, s, name), "^Up ")
-	_, err = drive([]string{"attach", name}, func(master *os.File, out *ptyOutput) {
+	_, err = drivePty(t, s, []string{"attach", name}, func(master *os.File, out *ptyOutput) {
 		time.Sleep(200 * time.Millisecond)
 		_, _ = master.Write([]byte("echo S''ECOND; exit 6\r"))
 		if !out.waitFor("SECOND", 10*time.Second) {
