@@ -90,6 +90,7 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 	rec := Record{
 		Name: name, Image: o.Image, Command: args, Created: time.Now().UTC(), State: StateCreated,
 		AutoRemove: o.Remove, Env: env, Options: &opts, Net: &nw, StopSignal: cfg.Config.StopSignal,
+		Labels: containerLabels(cfg.Config.Labels, o.Labels),
 	}
 	meta, _ := json.Marshal(&rec)
 	// A --rm container is volatile, as Podman makes it: its records are not fsync'd and its
@@ -710,10 +711,14 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout int) error {
 	return err
 }
 
-// Prune is `nook container prune`: it removes every container that is not running.
-func (e *Engine) Prune() ([]string, error) {
+// Prune is `nook container prune`: it removes every container that is not running and that f
+// (until=, label=, label!=; nil: none) lets through.
+func (e *Engine) Prune(f *ContainerFilter) ([]string, error) {
 	cs, err := e.Containers()
 	if err != nil {
+		return nil, err
+	}
+	if cs, err = e.FilterContainers(cs, f); err != nil {
 		return nil, err
 	}
 	var removed []string

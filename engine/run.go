@@ -42,6 +42,7 @@ type RunOptions struct {
 	Detach      bool     // -d: start it with a monitor and return (lifecycle.go)
 	Restart     string   // --restart no|always|unless-stopped|on-failure[:N]
 	DetachKeys  []byte   `json:"-"` // -it: the sequence that detaches (monitor.ParseDetachKeys); nil cannot
+	Labels      []string // --label KEY[=VALUE], over the image's labels
 	Stdin       *os.File `json:"-"`
 	Stdout      *os.File `json:"-"`
 	Stderr      *os.File `json:"-"`
