@@ -20,8 +20,10 @@ func newPsCmd() *cobra.Command {
 
 // psRow is one container as `ps --format` templates see it (Docker's field names).
 type psRow struct {
-	ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names, Labels, Networks, Size string
-	labels map[string]string
+	ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names string
+	Labels, Networks, Size                                                 string
+
+	labels map[string]string // for Label
 }
 
 // Label is Docker's {{.Label "KEY"}}.
