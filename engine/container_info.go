@@ -169,6 +169,9 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 	if len(c.Command) > 0 {
 		d.Path, d.Args = c.Command[0], c.Command[1:]
 	}
+	if d.Config.Labels == nil {
+		d.Config.Labels = map[string]string{} // Docker's {} rather than null
+	}
 	if dir, err := e.Store.ContainerDirectory(c.ID); err == nil {
 		d.LogPath = filepath.Join(dir, monitor.LogFile)
 	}
