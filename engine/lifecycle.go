@@ -543,8 +543,10 @@ func (e *Engine) dialMonitor(c *Container) (*monitor.Conn, error) {
 	return monitor.Dial(dir)
 }
 
-// signalContainer sends sig to a running container: through its monitor, which is root of the
-// container's user namespace, or to the init directly when a foreground nook watches it.
+// signalContainer sends sig to a running container through the process that watches it — its
+// monitor, or the engine of the foreground `nook run` (monitor.SignalServer) — which is root of
+// the container's user namespace: this engine, in a sibling one, can signal the init only when
+// its user is nook's own. That direct signal remains for a watcher that serves no socket.
 func (e *Engine) signalContainer(c *Container, sig syscall.Signal, noRestart bool) (*monitor.Conn, error) {
 	conn, err := e.dialMonitor(c)
 	if err == nil {
