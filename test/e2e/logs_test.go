@@ -68,7 +68,7 @@ func TestLogsFollow(t *testing.T) {
 func TestLogsSinceUntil(t *testing.T) {
 	s := useMain(t)
 	name := "lgs" + strconv.Itoa(os.Getpid())
-	runDetached(t, s, "--name", name, "--network", "none", "demo", "sh", "-c", `echo one; sleep 0.3; echo two; echo err2 >&2; sleep 0.3; echo three`)
+	runDetached(t, s, "--name", name, "--network", "none", "demo", "sh", "-c", `echo one; sleep 0.3; echo two; sleep 0.1; echo err2 >&2; sleep 0.3; echo three`)
 	s.mustNook(t, "wait", name)
 	r := s.nook(t, "logs", "-t", name)
 	assertExit(t, r, 0)
