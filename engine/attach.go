@@ -14,7 +14,7 @@ import (
 	"github.com/nook-containers/nook/monitor"
 )
 
-// ErrDetached is returned by an attach that the user left with Ctrl-P Ctrl-Q.
+// ErrDetached is returned by an attach that the user left with the detach keys.
 var ErrDetached = errors.New("detached")
 
 // AttachOptions are an attached client's streams.
@@ -22,6 +22,8 @@ type AttachOptions struct {
 	Stdin          *os.File // nil: no input
 	Stdout, Stderr *os.File
 	TTY            bool // the container has a terminal: raw mode, resizes, detach keys
+	// DetachKeys is the sequence that detaches (monitor.ParseDetachKeys); nil cannot detach.
+	DetachKeys []byte
 }
 
 // Attach is `nook attach`: it connects the user's streams to a running container until the
@@ -33,6 +35,9 @@ func (e *Engine) Attach(ref string, noStdin bool, o AttachOptions) (int, error) 
 	}
 	if c.State != StateRunning {
 		return 125, fmt.Errorf("container %s is not running: start it with nook start -a %s", ref, ref)
+	}
+	if st := e.stateOf(c.ID); st != nil && !st.Detached {
+		return 125, fmt.Errorf("container %s runs in the foreground of the nook run that started it, which has its output: it cannot be attached", ref)
 	}
 	conn, err := e.dialMonitor(c)
 	if err != nil {
@@ -79,29 +84,27 @@ func attachClient(conn *monitor.Conn, o AttachOptions) (int, error) {
 	if o.Stdin != nil {
 		go func() {
 			buf := make([]byte, 32<<10)
-			ctrlP := false
+			var keys []byte
+			if o.TTY {
+				keys = o.DetachKeys // Docker's detach keys work on a terminal only
+			}
+			m := monitor.NewDetachMatcher(keys)
 			for {
 				n, err := o.Stdin.Read(buf)
-				p := buf[:n]
-				if o.TTY {
-					// Ctrl-P Ctrl-Q leaves the container running, as Docker's default detach keys.
-					for i, ch := range p {
-						if ctrlP && ch == 0x11 {
-							if i > 1 {
-								_ = conn.Send(monitor.FrameStdin, p[:i-1])
-							}
-							close(detached)
-							return
-						}
-						ctrlP = ch == 0x10
-					}
-				}
-				if n > 0 {
+				p, detach := m.Feed(buf[:n])
+				if len(p) > 0 {
 					if conn.Send(monitor.FrameStdin, p) != nil {
 						return
 					}
 				}
+				if detach {
+					close(detached)
+					return
+				}
 				if err != nil {
+					if p := m.Flush(); len(p) > 0 {
+						_ = conn.Send(monitor.FrameStdin, p)
+					}
 					if err == io.EOF {
 						_ = conn.Send(monitor.FrameStdinEOF, nil)
 					}

@@ -42,10 +42,28 @@ type Record struct {
 	AutoRemove bool      `json:"autoRemove,omitempty"` // --rm
 
 	// What `nook start` needs to start it again (absent in records of older nooks).
-	Env        []string    `json:"env,omitempty"`     // the merged environment
-	Options    *RunOptions `json:"options,omitempty"` // the create/run flags
-	Net        *network    `json:"network,omitempty"` // the network, with the host ports chosen
-	StopSignal string      `json:"stopSignal,omitempty"`
+	Env        []string          `json:"env,omitempty"`     // the merged environment
+	Options    *RunOptions       `json:"options,omitempty"` // the create/run flags
+	Net        *network          `json:"network,omitempty"` // the network, with the host ports chosen
+	StopSignal string            `json:"stopSignal,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"` // the image's, then --label's
+}
+
+// containerLabels are a new container's labels: the image's, overridden by --label KEY[=VALUE]
+// (a KEY alone is an empty value, as in Docker).
+func containerLabels(image map[string]string, flags []string) map[string]string {
+	if len(image) == 0 && len(flags) == 0 {
+		return nil
+	}
+	labels := make(map[string]string, len(image)+len(flags))
+	for k, v := range image {
+		labels[k] = v
+	}
+	for _, kv := range flags {
+		k, v, _ := strings.Cut(kv, "=")
+		labels[k] = v
+	}
+	return labels
 }
 
 // Active reports whether the container runs or is about to run again (restart policy).

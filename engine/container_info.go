@@ -120,17 +120,18 @@ type ContainerInspectState struct {
 
 // ContainerInspectConfig is the Config of ContainerInspect.
 type ContainerInspectConfig struct {
-	Hostname    string   `json:"Hostname"`
-	User        string   `json:"User"`
-	Env         []string `json:"Env"`
-	Cmd         []string `json:"Cmd"`
-	Image       string   `json:"Image"`
-	WorkingDir  string   `json:"WorkingDir"`
-	Tty         bool     `json:"Tty"`
-	OpenStdin   bool     `json:"OpenStdin"`
-	StopSignal  string   `json:"StopSignal,omitempty"`
-	Entrypoint  []string `json:"Entrypoint"`
-	AttachStdin bool     `json:"AttachStdin"`
+	Hostname    string            `json:"Hostname"`
+	User        string            `json:"User"`
+	Env         []string          `json:"Env"`
+	Cmd         []string          `json:"Cmd"`
+	Image       string            `json:"Image"`
+	WorkingDir  string            `json:"WorkingDir"`
+	Tty         bool              `json:"Tty"`
+	OpenStdin   bool              `json:"OpenStdin"`
+	StopSignal  string            `json:"StopSignal,omitempty"`
+	Entrypoint  []string          `json:"Entrypoint"`
+	Labels      map[string]string `json:"Labels"`
+	AttachStdin bool              `json:"AttachStdin"`
 }
 
 // ContainerHostConfig is the HostConfig of ContainerInspect.
@@ -163,10 +164,13 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 		Name: c.Name, RestartCount: c.Restarts,
 		State: ContainerInspectState{Status: c.State, Running: c.State == StateRunning, Pid: c.InitPid, ExitCode: c.ExitCode,
 			StartedAt: c.Started, FinishedAt: c.Finished},
-		Config: ContainerInspectConfig{Env: c.Env, Cmd: c.Command, Image: c.Image, StopSignal: c.StopSignal},
+		Config: ContainerInspectConfig{Env: c.Env, Cmd: c.Command, Image: c.Image, StopSignal: c.StopSignal, Labels: c.Labels},
 	}
 	if len(c.Command) > 0 {
 		d.Path, d.Args = c.Command[0], c.Command[1:]
+	}
+	if d.Config.Labels == nil {
+		d.Config.Labels = map[string]string{} // Docker's {} rather than null
 	}
 	if dir, err := e.Store.ContainerDirectory(c.ID); err == nil {
 		d.LogPath = filepath.Join(dir, monitor.LogFile)

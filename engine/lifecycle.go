@@ -89,6 +89,7 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 	rec := Record{
 		Name: name, Image: o.Image, Command: args, Created: time.Now().UTC(), State: StateCreated,
 		AutoRemove: o.Remove, Env: env, Options: &opts, Net: &nw, StopSignal: cfg.Config.StopSignal,
+		Labels: containerLabels(cfg.Config.Labels, o.Labels),
 	}
 	meta, _ := json.Marshal(&rec)
 	// A --rm container is volatile, as Podman makes it, and so is a build step's: its records
@@ -368,7 +369,7 @@ func (e *Engine) RunDetached(ctx context.Context, o RunOptions) (string, error) 
 
 // runAttached is `nook run -it`: the container is started with a monitor, as a detached one,
 // and this engine attaches the user's terminal to it until it ends (its status is returned) or
-// the user detaches with Ctrl-P Ctrl-Q (then the container runs on, and nook exits 0).
+// the user detaches with the detach keys (then the container runs on, and nook exits 0).
 func (e *Engine) runAttached(ctx context.Context, o RunOptions) (int, error) {
 	if err := armParentDeath(); err != nil {
 		return 125, err
@@ -377,7 +378,7 @@ func (e *Engine) runAttached(ctx context.Context, o RunOptions) (int, error) {
 	if err != nil {
 		return 125, err
 	}
-	code, err := e.startLocked(id, rec, cfg, &AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, TTY: true})
+	code, err := e.startLocked(id, rec, cfg, &AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, TTY: true, DetachKeys: o.DetachKeys})
 	if errors.Is(err, ErrDetached) {
 		return 0, nil
 	}
@@ -544,8 +545,10 @@ func (e *Engine) dialMonitor(c *Container) (*monitor.Conn, error) {
 	return monitor.Dial(dir)
 }
 
-// signalContainer sends sig to a running container: through its monitor, which is root of the
-// container's user namespace, or to the init directly when a foreground nook watches it.
+// signalContainer sends sig to a running container through the process that watches it — its
+// monitor, or the engine of the foreground `nook run` (monitor.SignalServer) — which is root of
+// the container's user namespace: this engine, in a sibling one, can signal the init only when
+// its user is nook's own. That direct signal remains for a watcher that serves no socket.
 func (e *Engine) signalContainer(c *Container, sig syscall.Signal, noRestart bool) (*monitor.Conn, error) {
 	conn, err := e.dialMonitor(c)
 	if err == nil {
@@ -712,10 +715,14 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout int) error {
 	return err
 }
 
-// Prune is `nook container prune`: it removes every container that is not running.
-func (e *Engine) Prune() ([]string, error) {
+// Prune is `nook container prune`: it removes every container that is not running and that f
+// (until=, label=, label!=; nil: none) lets through.
+func (e *Engine) Prune(f *ContainerFilter) ([]string, error) {
 	cs, err := e.Containers()
 	if err != nil {
+		return nil, err
+	}
+	if cs, err = e.FilterContainers(cs, f); err != nil {
 		return nil, err
 	}
 	var removed []string

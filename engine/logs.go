@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +19,93 @@ type LogsOptions struct {
 	Follow     bool
 	Tail       int // lines from the end; < 0 all
 	Timestamps bool
+	// Since and Until bound the lines by their time (zero: no bound), both ends included.
+	// --tail counts the lines within the bounds; a follow ends once Until has passed.
+	Since, Until time.Time
+}
+
+// ParseLogTime reads --since and --until as Docker does: a duration before now (10m, 1h30m),
+// an RFC 3339 time (2006-01-02T15:04:05Z07:00, with or without seconds, fractions or zone; a
+// time without a zone is local), a date (2006-01-02), or a Unix timestamp with optional
+// fraction (1704207845.5).
+func ParseLogTime(value string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(value); value != "0" && err == nil {
+		return now.Add(-d), nil
+	}
+	// Docker's rule (moby's api/types/time GetTimestamp): a time with Z, + or a -HH:MM offset
+	// (three dashes) carries its zone; any other is in the local zone.
+	inLocal := !strings.ContainsAny(value, "zZ+") && strings.Count(value, "-") != 3
+	var format string
+	switch {
+	case strings.Contains(value, "."):
+		format = time.RFC3339Nano
+		if inLocal {
+			format = "2006-01-02T15:04:05.999999999"
+		}
+	case strings.Contains(value, "T"):
+		colons := strings.Count(value, ":")
+		if !inLocal && !strings.ContainsAny(value, "zZ") && colons > 0 {
+			colons-- // the zone's offset has one
+		}
+		format = [3]string{"2006-01-02T15", "2006-01-02T15:04", "2006-01-02T15:04:05"}[min(colons, 2)]
+		if !inLocal {
+			format += "Z07:00"
+		}
+	case inLocal:
+		format = "2006-01-02"
+	default:
+		format = "2006-01-02Z07:00"
+	}
+	var t time.Time
+	var err error
+	if inLocal {
+		t, err = time.ParseInLocation(format, value, now.Location())
+	} else {
+		t, err = time.Parse(format, value)
+	}
+	if err == nil {
+		return t, nil
+	}
+	if !strings.Contains(value, "-") {
+		if t, ok := parseUnixTime(value); ok {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q: give a duration before now (10m, 1h30m), an RFC 3339 time (2006-01-02T15:04:05Z) or a Unix timestamp (1136214245)", value)
+}
+
+// parseUnixTime reads SECONDS[.FRACTION].
+func parseUnixTime(value string) (time.Time, bool) {
+	sec, frac, hasFrac := strings.Cut(value, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || (hasFrac && frac == "") {
+		return time.Time{}, false
+	}
+	var ns int64
+	if hasFrac {
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		n, err := strconv.ParseUint(frac, 10, 64)
+		if err != nil {
+			return time.Time{}, false
+		}
+		ns = int64(n) * int64(math.Pow10(9-len(frac)))
+	}
+	return time.Unix(s, ns), true
+}
+
+// within tells whether a log line's time is inside o's bounds; a line whose time cannot be
+// read is kept.
+func (o *LogsOptions) within(l monitor.LogLine) bool {
+	if o.Since.IsZero() && o.Until.IsZero() {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339Nano, l.Time)
+	if err != nil {
+		return true
+	}
+	return !t.Before(o.Since) && (o.Until.IsZero() || !t.After(o.Until))
 }
 
 // Logs writes a container's log: stdout lines to stdout, stderr lines to stderr. With Follow it
@@ -37,6 +128,9 @@ func (e *Engine) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) error
 	}
 	defer f.Close()
 	emit := func(l monitor.LogLine) {
+		if !o.within(l) {
+			return
+		}
 		w := stdout
 		if l.Stream == "stderr" {
 			w = stderr
@@ -58,6 +152,9 @@ func (e *Engine) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) error
 		var lines [][]monitor.LogLine
 		open := map[string][]monitor.LogLine{}
 		n, err := monitor.ReadLog(f, func(l monitor.LogLine) {
+			if !o.within(l) {
+				return
+			}
 			open[l.Stream] = append(open[l.Stream], l)
 			if l.Partial {
 				return
@@ -111,7 +208,7 @@ func (e *Engine) Logs(ref string, o LogsOptions, stdout, stderr io.Writer) error
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			return err
 		}
-		if !alive {
+		if !alive || (!o.Until.IsZero() && time.Now().After(o.Until)) {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)

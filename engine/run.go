@@ -10,6 +10,7 @@ import (
 	"regexp"
 	goruntime "runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,8 @@ type RunOptions struct {
 	TTY            bool
 	Detach         bool     // -d: start it with a monitor and return (lifecycle.go)
 	Restart        string   // --restart no|always|unless-stopped|on-failure[:N]
+	DetachKeys     []byte   `json:"-"` // -it: the sequence that detaches (monitor.ParseDetachKeys); nil cannot
+	Labels         []string // --label KEY[=VALUE], over the image's labels
 	Stdin          *os.File `json:"-"`
 	Stdout         *os.File `json:"-"`
 	Stderr         *os.File `json:"-"`
@@ -144,6 +147,19 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 			}
 		}
 	}
+	// Other nooks signal the container through this engine (stop, kill, rm -f): they cannot
+	// signal a payload whose user is not nook's own from their sibling user namespaces.
+	sigsrv, err := monitor.ListenSignals(b.rundir)
+	if err != nil {
+		return 125, err
+	}
+	defer sigsrv.Close(125)
+	var initPid atomic.Int64
+	go sigsrv.Serve(func(sig syscall.Signal) {
+		if pid := int(initPid.Load()); pid > 0 {
+			_ = syscall.Kill(pid, sig)
+		}
+	})
 	saved := make(chan struct{})
 	var net *slirp.Network
 	state := monitor.State{MonitorPid: os.Getpid()}
@@ -153,6 +169,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: b.cgDir,
 		BeforeGo: func(pid int) error {
 			timing.Mark("engine init cloned")
+			initPid.Store(int64(pid))
 			if b.nw.slirpConfig() != nil {
 				n, err := startSlirp(ctx, pid, b.rundir, b.nw)
 				if err != nil {
@@ -190,7 +207,11 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 			console = startConsole(in.Console, o, log)
 		}
 		done := make(chan int, 1)
-		go func() { done <- in.Wait() }()
+		go func() {
+			code := in.Wait()
+			initPid.Store(0) // reaped: its pid is no longer the container's
+			done <- code
+		}()
 	wait:
 		for {
 			select {
@@ -223,6 +244,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 		_ = monitor.WriteState(b.rundir, &state)
 		_ = e.saveRecord(id, rec)
 	}
+	sigsrv.Close(code) // a waiting `nook stop` or `rm -f` goes on once this engine has exited
 	if startErr != nil {
 		var ee *ExitError
 		if errors.As(startErr, &ee) {

@@ -27,6 +27,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -180,5 +182,88 @@ func recvFrame(fd int, buf []byte) (byte, []byte, error) {
 			return 0, nil, nil
 		}
 		return buf[0], buf[1:n], nil
+	}
+}
+
+// SignalServer serves the attach socket of a container that a foreground `nook run` watches
+// itself, without a monitor: it takes FrameKill (FrameNoRestart is accepted: a foreground
+// container has no restart policy) and, once the container has ended, sends FrameExit. The
+// foreground engine is the parent of the container's init and root of its user namespace, so
+// it can signal a payload of any user; another nook's engine, in a sibling user namespace,
+// cannot signal one whose user is not nook's own (CAP_KILL does not reach across).
+type SignalServer struct {
+	dir   string
+	lfd   int
+	mu    sync.Mutex
+	conns map[int]bool
+	done  bool
+}
+
+// ListenSignals creates the attach socket in dir for a foreground container.
+func ListenSignals(dir string) (*SignalServer, error) {
+	lfd, err := Listen(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &SignalServer{dir: dir, lfd: lfd, conns: map[int]bool{}}, nil
+}
+
+// Serve accepts connections and passes the signals they ask for to kill, until Close.
+func (s *SignalServer) Serve(kill func(sig syscall.Signal)) {
+	for {
+		fd, _, err := unix.Accept4(s.lfd, unix.SOCK_CLOEXEC)
+		if err != nil {
+			if err == unix.EINTR || err == unix.ECONNABORTED {
+				continue
+			}
+			return
+		}
+		s.mu.Lock()
+		if s.done {
+			s.mu.Unlock()
+			unix.Close(fd)
+			return
+		}
+		s.conns[fd] = true
+		s.mu.Unlock()
+		go func() {
+			buf := make([]byte, maxFrame+1)
+			for {
+				typ, p, err := recvFrame(fd, buf)
+				if err != nil || typ == 0 {
+					break
+				}
+				if typ == FrameKill {
+					if n, err := strconv.Atoi(string(p)); err == nil && n > 0 {
+						kill(syscall.Signal(n))
+					}
+				}
+			}
+			// The client hung up, or Close shut the connection down.
+			s.mu.Lock()
+			delete(s.conns, fd)
+			unix.Close(fd)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, removes the socket and sends code to every connected client, which
+// then sees the end of the connection. The caller has recorded the container's end first.
+func (s *SignalServer) Close(code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return
+	}
+	s.done = true
+	_ = unix.Shutdown(s.lfd, unix.SHUT_RDWR) // wakes the accept loop
+	unix.Close(s.lfd)
+	_ = os.Remove(filepath.Join(s.dir, AttachSocket))
+	exit := []byte(strconv.Itoa(code))
+	for fd := range s.conns {
+		_ = sendFrame(fd, FrameExit, exit)
+		// Wakes the connection's reader, which closes it; the client reads the exit first.
+		_ = unix.Shutdown(fd, unix.SHUT_RDWR)
 	}
 }

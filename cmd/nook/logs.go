@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/nook-containers/nook/engine"
@@ -8,7 +11,7 @@ import (
 
 func newLogsCmd() *cobra.Command {
 	var o engine.LogsOptions
-	var tail string
+	var tail, since, until string
 	c := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
 		Short: "Show the output of a container",
@@ -22,6 +25,20 @@ func newLogsCmd() *cobra.Command {
 				}
 				o.Tail = n
 			}
+			now := time.Now()
+			for _, b := range []struct {
+				flag, value string
+				t           *time.Time
+			}{{"since", since, &o.Since}, {"until", until, &o.Until}} {
+				if b.value == "" {
+					continue
+				}
+				t, err := engine.ParseLogTime(b.value, now)
+				if err != nil {
+					return &statusError{125, fmt.Errorf("--%s: %w", b.flag, err)}
+				}
+				*b.t = t
+			}
 			e, err := openEngine()
 			if err != nil {
 				return err
@@ -33,5 +50,7 @@ func newLogsCmd() *cobra.Command {
 	c.Flags().BoolVarP(&o.Follow, "follow", "f", false, "follow the output until the container ends")
 	c.Flags().StringVarP(&tail, "tail", "n", "all", "only the last N lines")
 	c.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show each line's time")
+	c.Flags().StringVar(&since, "since", "", "only lines since a time: RFC 3339 (2013-01-02T13:23:37Z), a Unix timestamp, or a duration before now (42m)")
+	c.Flags().StringVar(&until, "until", "", "only lines until a time: RFC 3339 (2013-01-02T13:23:37Z), a Unix timestamp, or a duration before now (42m)")
 	return engineCmd(c)
 }

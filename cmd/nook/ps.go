@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,11 +21,18 @@ func newPsCmd() *cobra.Command {
 // psRow is one container as `ps --format` templates see it (Docker's field names).
 type psRow struct {
 	ID, Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names string
+	Labels, Networks, Size                                                 string
+
+	labels map[string]string // for Label
 }
+
+// Label is Docker's {{.Label "KEY"}}.
+func (r psRow) Label(key string) string { return r.labels[key] }
 
 var psHeaders = map[string]string{
 	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
 	"RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+	"Labels": "LABELS", "Networks": "NETWORKS", "Size": "SIZE",
 }
 
 const psTable = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -39,12 +46,23 @@ func ports(c engine.Container) string {
 }
 
 func psCommand(use string) *cobra.Command {
-	var all, quiet, noTrunc bool
+	var all, quiet, noTrunc, latest, size bool
+	var last int
 	var format string
+	var filters []string
 	c := &cobra.Command{
 		Use:  use,
 		Args: rangeArgs(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := engine.ParseContainerFilter(filters, false)
+			if err != nil {
+				return &statusError{125, err}
+			}
+			if latest {
+				last = 1
+			}
+			// Docker: a status filter, -n and -l list every state, not only running containers.
+			all = all || f.Has("status") || last >= 0
 			e, err := openEngine()
 			if err != nil {
 				return err
@@ -54,55 +72,75 @@ func psCommand(use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if format != "" && !quiet {
-				var rows []any
+			if cs, err = e.FilterContainers(cs, f); err != nil {
+				return &statusError{125, err}
+			}
+			if !all {
+				var running []engine.Container
 				for _, c := range cs {
-					if !all && !c.Active() {
-						continue
+					if c.Active() {
+						running = append(running, c)
 					}
-					id, command := c.ID, strings.Join(c.Command, " ")
-					if !noTrunc {
-						id = id[:12]
-						if len(command) > 20 {
-							command = command[:19] + "…"
-						}
-					}
-					rows = append(rows, psRow{ID: id, Image: c.Image, Command: strconv.Quote(command),
-						CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: ago(c.Created),
-						Status: status(c), State: c.State, Ports: ports(c), Names: c.Name})
 				}
-				return renderRows(out, format, psTable, psHeaders, rows)
+				cs = running
 			}
-			w := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-			if !quiet {
-				fmt.Fprintln(w, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-			}
+			cs = engine.LatestContainers(cs, last)
+			rows := make([]psRow, 0, len(cs))
 			for _, c := range cs {
-				if !all && !c.Active() {
-					continue
-				}
-				id := c.ID
+				id, command := c.ID, strings.Join(c.Command, " ")
 				if !noTrunc {
 					id = id[:12]
+					if len(command) > 20 {
+						command = command[:19] + "…"
+					}
 				}
-				if quiet {
-					fmt.Fprintln(w, id)
-					continue
+				r := psRow{ID: id, Image: c.Image, Command: strconv.Quote(command),
+					CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: ago(c.Created),
+					Status: status(c), State: c.State, Ports: ports(c), Names: c.Name, labels: c.Labels}
+				var kv []string
+				for k, v := range c.Labels {
+					kv = append(kv, k+"="+v)
 				}
-				command := strings.Join(c.Command, " ")
-				if !noTrunc && len(command) > 20 {
-					command = command[:19] + "…"
+				sort.Strings(kv)
+				r.Labels = strings.Join(kv, ",")
+				if c.Net != nil {
+					r.Networks = c.Net.Mode
 				}
-				fmt.Fprintf(w, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", id, c.Image, command, ago(c.Created), status(c), ports(c), c.Name)
+				if size || strings.Contains(format, ".Size") {
+					rw, virtual := e.ContainerSize(&c)
+					r.Size = humanSize(rw) + " (virtual " + humanSize(virtual) + ")"
+				}
+				rows = append(rows, r)
 			}
-			return w.Flush()
+			out := cmd.OutOrStdout()
+			if quiet {
+				for _, r := range rows {
+					fmt.Fprintln(out, r.ID)
+				}
+				return nil
+			}
+			table := psTable
+			if size {
+				table += "\t{{.Size}}"
+			}
+			if format == "" {
+				format = "table"
+			}
+			anyRows := make([]any, len(rows))
+			for i := range rows {
+				anyRows[i] = rows[i]
+			}
+			return renderRows(out, format, table, psHeaders, anyRows)
 		},
 	}
 	c.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show container IDs")
 	c.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	c.Flags().StringVar(&format, "format", "", "format the output: table, json, or a Go template such as '{{.ID}} {{.Names}}'")
+	c.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter the output by KEY=VALUE: id, name, status, exited, label, label!, ancestor, before, since, volume, network (repeatable: one key's values OR'ed, different keys AND'ed)")
+	c.Flags().IntVarP(&last, "last", "n", -1, "show the n last created containers (all states)")
+	c.Flags().BoolVarP(&latest, "latest", "l", false, "show the latest created container (all states)")
+	c.Flags().BoolVarP(&size, "size", "s", false, "show the containers' sizes: their own layer (virtual: with the image)")
 	return engineCmd(c)
 }
 

@@ -12,13 +12,18 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var o engine.RunOptions
-	var entrypoint string
+	var entrypoint, detachKeys string
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container from an image",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			completeRunOptions(cmd, args, &o, entrypoint)
+			keys, err := parseDetachKeys(detachKeys)
+			if err != nil {
+				return err
+			}
+			o.DetachKeys = keys
 			e, err := openEngine()
 			if err != nil {
 				return err
@@ -44,6 +49,7 @@ func newRunCmd() *cobra.Command {
 	}
 	addRunFlags(c, &o, &entrypoint)
 	c.Flags().BoolVarP(&o.Detach, "detach", "d", false, "run the container in the background and print its ID")
+	addDetachKeysFlag(c.Flags(), &detachKeys)
 	return engineCmd(c)
 }
 
@@ -72,6 +78,7 @@ func addRunFlags(c *cobra.Command, o *engine.RunOptions, entrypoint *string) {
 	f.StringVarP(&o.Workdir, "workdir", "w", "", "working directory inside the container")
 	f.StringVarP(&o.Hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.Name, "name", "", "assign a name to the container")
+	f.StringArrayVarP(&o.Labels, "label", "l", nil, "set a label on the container: KEY[=VALUE]")
 	f.StringVar(&o.Network, "network", "", "network: slirp4netns[:allow_host_loopback=true,port_handler=builtin|slirp4netns], pasta, none, host or a user network's name (default slirp4netns where it works, else none: see nook info)")
 	f.StringVar(&o.Network, "net", "", "network (same as --network)")
 	f.StringArrayVar(&o.NetworkAliases, "network-alias", nil, "another name of the container on its user network")

@@ -14,6 +14,7 @@ import (
 
 func newStartCmd() *cobra.Command {
 	var attach, interactive bool
+	var detachKeys string
 	c := &cobra.Command{
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more created or stopped containers",
@@ -21,6 +22,10 @@ func newStartCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (attach || interactive) && len(args) > 1 {
 				return &statusError{125, errors.New("you cannot attach to more than one container: start them one by one")}
+			}
+			keys, err := parseDetachKeys(detachKeys)
+			if err != nil {
+				return err
 			}
 			e, err := openEngine()
 			if err != nil {
@@ -44,7 +49,7 @@ func newStartCmd() *cobra.Command {
 					fmt.Fprintln(cmd.OutOrStdout(), ref)
 					continue
 				}
-				o := &engine.AttachOptions{Stdout: os.Stdout, Stderr: os.Stderr}
+				o := &engine.AttachOptions{Stdout: os.Stdout, Stderr: os.Stderr, DetachKeys: keys}
 				if interactive {
 					o.Stdin = os.Stdin
 				}
@@ -64,5 +69,6 @@ func newStartCmd() *cobra.Command {
 	}
 	c.Flags().BoolVarP(&attach, "attach", "a", false, "attach to the container's output and wait for it to end")
 	c.Flags().BoolVarP(&interactive, "interactive", "i", false, "attach the container's standard input")
+	addDetachKeysFlag(c.Flags(), &detachKeys)
 	return engineCmd(c)
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -62,6 +63,99 @@ func TestLogsFollow(t *testing.T) {
 	}
 }
 
+// logs --since and --until: RFC 3339 times (as logs -t prints them), Unix timestamps and
+// durations before now, alone and with --tail and -f.
+func TestLogsSinceUntil(t *testing.T) {
+	s := useMain(t)
+	name := "lgs" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "--network", "none", "demo", "sh", "-c", `echo one; sleep 0.3; echo two; sleep 0.1; echo err2 >&2; sleep 0.3; echo three`)
+	s.mustNook(t, "wait", name)
+	r := s.nook(t, "logs", "-t", name)
+	assertExit(t, r, 0)
+	var times []string // the time of one, two, three
+	for _, l := range r.Lines() {
+		ts, _, _ := strings.Cut(l, " ")
+		times = append(times, ts)
+	}
+	if len(times) != 3 {
+		t.Fatalf("logs -t: %q, want three lines", r.Stdout)
+	}
+	t2, err := time.Parse(time.RFC3339Nano, times[1])
+	if err != nil {
+		t.Fatalf("logs -t time %q: %v", times[1], err)
+	}
+	unix2 := fmt.Sprintf("%d.%09d", t2.Unix(), t2.Nanosecond())
+	logs := func(args ...string) (string, string) {
+		t.Helper()
+		r := s.nook(t, append(append([]string{"logs"}, args...), name)...)
+		assertExit(t, r, 0)
+		return r.Stdout, r.Stderr
+	}
+	for _, c := range []struct {
+		args           []string
+		stdout, stderr string
+	}{
+		{[]string{"--since", times[1]}, "two\nthree\n", "err2\n"},
+		{[]string{"--until", times[1]}, "one\ntwo\n", ""},
+		{[]string{"--since", times[1], "--until", times[1]}, "two\n", ""},
+		{[]string{"--since", times[2]}, "three\n", ""},
+		{[]string{"--since", unix2}, "two\nthree\n", "err2\n"},
+		{[]string{"--until", strconv.FormatInt(t2.Unix()-1, 10)}, "", ""},
+		{[]string{"--since", "1h"}, "one\ntwo\nthree\n", "err2\n"},
+		{[]string{"--until", "1h"}, "", ""},
+		{[]string{"--since", "2000-01-01"}, "one\ntwo\nthree\n", "err2\n"},
+		{[]string{"--tail", "1", "--until", times[1]}, "two\n", ""},
+		{[]string{"--tail", "5", "--since", times[2]}, "three\n", ""},
+		{[]string{"-f", "--since", times[1]}, "two\nthree\n", "err2\n"},
+	} {
+		stdout, stderr := logs(c.args...)
+		assertEqual(t, "logs "+strings.Join(c.args, " ")+" stdout", stdout, c.stdout)
+		assertEqual(t, "logs "+strings.Join(c.args, " ")+" stderr", stderr, c.stderr)
+	}
+	for _, bad := range [][]string{{"--since", "yesterday"}, {"--until", "2024-13-01"}, {"--since", "10x"}} {
+		r := s.nook(t, append(append([]string{"logs"}, bad...), name)...)
+		assertExit(t, r, 125)
+		assertErrorLine(t, r, bad[0], "invalid time")
+	}
+
+	// -f --until a moment ahead: it follows a running container until then, and stops.
+	tick := name + "t"
+	runDetached(t, s, "--name", tick, "--network", "none", "demo", "sh", "-c", `while :; do echo tick; sleep 0.1; done`)
+	waitLog(t, s, tick, "tick", 10*time.Second)
+	until := time.Now().Add(1500 * time.Millisecond)
+	start := time.Now()
+	r = s.mustNook(t, "logs", "-f", "-t", "--until", until.UTC().Format(time.RFC3339Nano), tick)
+	if d := time.Since(start); d < time.Second || d > 10*time.Second {
+		t.Errorf("logs -f --until 1.5 s ahead returned after %v", d)
+	}
+	lines := r.Lines()
+	if len(lines) < 5 {
+		t.Errorf("logs -f --until: %d lines, want the ticks of 1.5 s", len(lines))
+	}
+	for _, l := range lines {
+		ts, _, _ := strings.Cut(l, " ")
+		if tt, err := time.Parse(time.RFC3339Nano, ts); err != nil || tt.After(until) {
+			t.Errorf("logs -f --until %s printed %q", until.UTC().Format(time.RFC3339Nano), l)
+		}
+	}
+	// -f --since a duration: only the recent ticks, and it follows until the container ends.
+	go func() {
+		time.Sleep(time.Second)
+		s.exec(context.Background(), nil, "", "stop", "-t", "0", tick)
+	}()
+	since := time.Now().Add(-300 * time.Millisecond)
+	r = s.mustNook(t, "logs", "-f", "-t", "--since", "300ms", tick)
+	if len(r.Lines()) < 3 {
+		t.Errorf("logs -f --since 300ms until the container stopped: %q", r.Stdout)
+	}
+	for _, l := range r.Lines() {
+		ts, _, _ := strings.Cut(l, " ")
+		if tt, err := time.Parse(time.RFC3339Nano, ts); err != nil || tt.Before(since.Add(-time.Second)) {
+			t.Errorf("logs -f --since 300ms printed %q, older than %s", l, since.UTC().Format(time.RFC3339Nano))
+		}
+	}
+}
+
 // A terminal's output is logged as stdout, and attach + Ctrl-P Ctrl-Q leaves it running.
 func TestLogsTerminalAndAttach(t *testing.T) {
 	s := useMain(t)
@@ -109,27 +203,7 @@ func TestLogsRunInteractiveDetach(t *testing.T) {
 	s := useMain(t)
 	name := "lgd" + strconv.Itoa(os.Getpid())
 	t.Cleanup(func() { s.exec(context.Background(), nil, "", "rm", "-f", name) })
-	drive := func(args []string, script func(master *os.File, out *ptyOutput)) (*ptyOutput, error) {
-		master, slave := openPty(t)
-		defer master.Close()
-		setWinsize(t, master, 24, 80)
-		ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
-		defer cancel()
-		cmd := exec_(ctx, s, args...)
-		out, _ := startOnPty(t, cmd, master, slave)
-		script(master, out)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			return out, err
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Fatalf("nook %s did not end:\n%s", strings.Join(args, " "), out.String())
-		}
-		return out, nil
-	}
-	out, err := drive([]string{"run", "-it", "--name", name, "demo", "sh"}, func(master *os.File, out *ptyOutput) {
+	out, err := drivePty(t, s, []string{"run", "-it", "--name", name, "demo", "sh"}, func(master *os.File, out *ptyOutput) {
 		_, _ = master.Write([]byte("echo F''IRST\r"))
 		if !out.waitFor("FIRST", 10*time.Second) {
 			t.Errorf("no output from nook run -it:\n%s", out.String())
@@ -140,7 +214,7 @@ func TestLogsRunInteractiveDetach(t *testing.T) {
 		t.Errorf("nook run -it after Ctrl-P Ctrl-Q: %v, want exit 0\n%s", err, out.String())
 	}
 	assertMatch(t, "STATUS after detaching from run -it", psStatus(t, s, name), "^Up ")
-	_, err = drive([]string{"attach", name}, func(master *os.File, out *ptyOutput) {
+	_, err = drivePty(t, s, []string{"attach", name}, func(master *os.File, out *ptyOutput) {
 		time.Sleep(200 * time.Millisecond)
 		_, _ = master.Write([]byte("echo S''ECOND; exit 6\r"))
 		if !out.waitFor("SECOND", 10*time.Second) {

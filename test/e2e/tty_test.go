@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,6 +56,13 @@ func (p *ptyOutput) String() string {
 	return p.buf.String()
 }
 
+// Write appends to the output: a ptyOutput can collect a command's stdout and stderr too.
+func (p *ptyOutput) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.Write(b)
+}
+
 // waitFor polls until the output contains s.
 func (p *ptyOutput) waitFor(s string, timeout time.Duration) bool {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -84,9 +92,7 @@ func startOnPty(t *testing.T, cmd *exec.Cmd, master, slave *os.File) (*ptyOutput
 		for {
 			n, err := master.Read(b)
 			if n > 0 {
-				out.mu.Lock()
-				out.buf.Write(b[:n])
-				out.mu.Unlock()
+				_, _ = out.Write(b[:n])
 			}
 			if err != nil {
 				return
@@ -202,4 +208,110 @@ func exec_(ctx context.Context, s *store, args ...string) *exec.Cmd {
 	cmd := s.command(ctx, nil, args...)
 	cmd.SysProcAttr = nil
 	return cmd
+}
+
+// drivePty runs `nook ARGS` on a fresh 24x80 pty, lets script type into it while it runs, and
+// returns what it printed and how it ended; nook must end within 20 s of the script's return.
+func drivePty(t *testing.T, s *store, args []string, script func(master *os.File, out *ptyOutput)) (*ptyOutput, error) {
+	t.Helper()
+	master, slave := openPty(t)
+	defer master.Close()
+	setWinsize(t, master, 24, 80)
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := exec_(ctx, s, args...)
+	out, _ := startOnPty(t, cmd, master, slave)
+	script(master, out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out, err
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("nook %s did not end:\n%s", strings.Join(args, " "), out.String())
+	}
+	return out, nil
+}
+
+// --detach-keys: another sequence detaches from run -it, attach and start -ai, and the
+// default one no longer does; a bad sequence is refused before anything is created.
+func TestTerminalDetachKeys(t *testing.T) {
+	s := useMain(t)
+	name := "tdk" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { s.exec(context.Background(), nil, "", "rm", "-f", name) })
+	keys := []string{"--detach-keys", "ctrl-a,x"}
+	// stillAttached types Ctrl-P Ctrl-Q and Ctrl-A alone (then Ctrl-C), and checks that
+	// the shell still answers through the same nook.
+	stillAttached := func(master *os.File, out *ptyOutput, marker string) {
+		t.Helper()
+		// First a line through the attached terminal: nook has made it raw by then, so the
+		// control characters below reach the container, not nook's terminal driver.
+		_, _ = master.Write([]byte("echo " + marker[:1] + "''" + marker[1:] + "-1\r"))
+		if !out.waitFor(marker+"-1\r\n", 10*time.Second) {
+			t.Errorf("no answer from the shell through nook %s:\n%s", marker, out.String())
+		}
+		_, _ = master.Write([]byte{0x10, 0x11})
+		time.Sleep(100 * time.Millisecond)
+		_, _ = master.Write([]byte{0x01, 'y', 0x03}) // Ctrl-C: the shell drops the line
+		time.Sleep(100 * time.Millisecond)
+		_, _ = master.Write([]byte("echo " + marker[:1] + "''" + marker[1:] + "\r"))
+		if !out.waitFor(marker+"\r\n", 10*time.Second) {
+			t.Errorf("the shell did not answer after Ctrl-P Ctrl-Q with --detach-keys ctrl-a,x (detached?):\n%s", out.String())
+		}
+	}
+	detach := func(master *os.File) { _, _ = master.Write([]byte{0x01, 'x'}) }
+
+	out, err := drivePty(t, s, append(append([]string{"run", "-it", "--name", name}, keys...), "demo", "sh"), func(master *os.File, out *ptyOutput) {
+		stillAttached(master, out, "RUNIT")
+		detach(master)
+	})
+	if err != nil {
+		t.Errorf("nook run -it after Ctrl-A x: %v, want exit 0\n%s", err, out.String())
+	}
+	assertMatch(t, "STATUS after detaching from run -it", psStatus(t, s, name), "^Up ")
+
+	out, err = drivePty(t, s, append(append([]string{"attach"}, keys...), name), func(master *os.File, out *ptyOutput) {
+		stillAttached(master, out, "ATTACH")
+		detach(master)
+	})
+	if err != nil {
+		t.Errorf("nook attach after Ctrl-A x: %v, want exit 0\n%s", err, out.String())
+	}
+	assertMatch(t, "STATUS after detaching from attach", psStatus(t, s, name), "^Up ")
+
+	s.mustNook(t, "kill", name)
+	out, err = drivePty(t, s, append(append([]string{"start", "-a", "-i"}, keys...), name), func(master *os.File, out *ptyOutput) {
+		stillAttached(master, out, "STARTAI")
+		detach(master)
+	})
+	if err != nil {
+		t.Errorf("nook start -ai after Ctrl-A x: %v, want exit 0\n%s", err, out.String())
+	}
+	assertMatch(t, "STATUS after detaching from start -ai", psStatus(t, s, name), "^Up ")
+
+	// The default sequence still works where no --detach-keys is given.
+	out, err = drivePty(t, s, []string{"attach", name}, func(master *os.File, out *ptyOutput) {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = master.Write([]byte{0x10, 0x11})
+	})
+	if err != nil {
+		t.Errorf("nook attach after Ctrl-P Ctrl-Q: %v, want exit 0\n%s", err, out.String())
+	}
+	assertMatch(t, "STATUS after detaching with the default keys", psStatus(t, s, name), "^Up ")
+
+	// Bad sequences: exit 125, a clear error, and no container made.
+	before := s.mustNook(t, "ps", "-a", "-q").Stdout
+	for _, args := range [][]string{
+		{"run", "-it", "--detach-keys", "ctrl-1", "demo", "true"},
+		{"run", "-d", "--detach-keys", "ctrl-p,,ctrl-q", "demo", "true"},
+		{"attach", "--detach-keys", "alt-x", name},
+		{"start", "-a", "-i", "--detach-keys", "foo", name},
+	} {
+		r := s.nook(t, args...)
+		assertExit(t, r, 125)
+		assertErrorLine(t, r, "invalid detach keys")
+	}
+	assertEqual(t, "containers after the refused commands", s.mustNook(t, "ps", "-a", "-q").Stdout, before)
+	s.mustNook(t, "rm", "-f", name)
 }
