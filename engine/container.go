@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"go.podman.io/storage"
 
 	"github.com/nook-containers/nook/cgroups"
+	"github.com/nook-containers/nook/internal/proc"
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 )
@@ -106,7 +106,7 @@ func (e *Engine) stateOf(id string) *monitor.State {
 func (e *Engine) applyState(ct *Container) {
 	st := e.stateOf(ct.ID)
 	if st == nil {
-		if ct.State == StateRunning && !processAlive(ct.Pid, ct.PidStart) {
+		if ct.State == StateRunning && !proc.Alive(ct.Pid, ct.PidStart) {
 			ct.State, ct.ExitCode = StateExited, 137
 		}
 		return
@@ -229,32 +229,6 @@ func (e *Engine) RemoveContainer(ref string, force bool) error {
 	}
 	timing.Mark("engine rm deleted")
 	return nil
-}
-
-// processAlive tells whether pid is still the process that started at start.
-func processAlive(pid int, start string) bool {
-	if pid <= 0 {
-		return false
-	}
-	got, err := processStart(pid)
-	return err == nil && got == start
-}
-
-func processStart(pid int) (string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", errors.New("bad stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return "", errors.New("bad stat")
-	}
-	return f[19], nil // field 22: starttime
 }
 
 var (

@@ -17,6 +17,7 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/nook-containers/nook/internal/proc"
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/slirp"
@@ -163,7 +164,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 	saved := make(chan struct{})
 	var net *slirp.Network
 	state := monitor.State{MonitorPid: os.Getpid()}
-	state.MonitorStart, _ = processStart(os.Getpid())
+	state.MonitorStart = proc.Self()
 	in, startErr := monitor.StartInit(monitor.InitOptions{
 		Runtime: e.runtime, Config: b.config, HostNetwork: b.nw.Mode == NetHost,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: b.cgDir,

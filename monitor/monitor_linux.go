@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nook-containers/nook/internal/proc"
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/slirp"
 )
@@ -115,7 +116,7 @@ func Run(cfgPath string) int {
 		unix.CloseOnExec(CgroupFd)
 		m.cgroup = os.NewFile(CgroupFd, "cgroup")
 	}
-	start, _, _ := ProcessStart(os.Getpid())
+	start := proc.Self()
 	m.state = State{MonitorPid: os.Getpid(), MonitorStart: start, Detached: true}
 	if m.log, err = OpenLog(cfg.LogPath); err != nil {
 		sendReport(report, Report{Code: 125, Error: fmt.Sprintf("open container log: %v", err)})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nook-containers/nook/internal/proc"
 )
 
 func TestLogWriteAndRead(t *testing.T) {
@@ -60,7 +62,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if s, err := ReadState(dir); s != nil || err != nil {
 		t.Fatalf("no state file: got %v, %v", s, err)
 	}
-	start, _, err := ProcessStart(os.Getpid())
+	start, _, err := proc.Start(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}

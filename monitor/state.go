@@ -5,9 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/nook-containers/nook/internal/proc"
 )
 
 // State file of a container in its run directory (lost at reboot, like the run root).
@@ -79,33 +79,5 @@ func WriteState(dir string, s *State) error {
 
 // MonitorAlive tells whether the process that wrote s still runs.
 func (s *State) MonitorAlive() bool {
-	return s != nil && ProcessAlive(s.MonitorPid, s.MonitorStart)
-}
-
-// ProcessAlive tells whether pid is still the process that started at start (a zombie is not).
-func ProcessAlive(pid int, start string) bool {
-	if pid <= 0 {
-		return false
-	}
-	got, state, err := ProcessStart(pid)
-	return err == nil && got == start && state != "Z" && state != "X"
-}
-
-// ProcessStart returns the start time (in clock ticks since boot) and the state letter of pid,
-// from /proc/PID/stat.
-func ProcessStart(pid int) (start, state string, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", "", err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", "", errors.New("bad stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return "", "", errors.New("bad stat")
-	}
-	return f[19], f[0], nil // fields 22 (starttime) and 3 (state)
+	return s != nil && proc.Alive(s.MonitorPid, s.MonitorStart)
 }

@@ -42,6 +42,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nook-containers/nook/internal/proc"
 )
 
 const (
@@ -138,7 +140,7 @@ func KeeperRun(args []string) int {
 		return fail(fmt.Errorf("listen on the keeper socket: %w", err))
 	}
 	k.l.SetUnlinkOnClose(false)
-	start, err := processStart(os.Getpid())
+	start, _, err := proc.Start(os.Getpid())
 	if err != nil {
 		return fail(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nook-containers/nook/internal/proc"
 )
 
 func TestCreateChoosesSubnets(t *testing.T) {
@@ -62,7 +64,7 @@ func TestRemoveRefusesMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The leases count while their keeper runs (this test process stands in for it).
-	start, _ := processStart(os.Getpid())
+	start := proc.Self()
 	if err := os.WriteFile(filepath.Join(dir, "keeper.json"), []byte(`{"pid":`+strconv.Itoa(os.Getpid())+`,"start":"`+start+`"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nook-containers/nook/internal/proc"
 )
 
 // A running network's state lives in the run root, $RUNROOT/networks/NAME/:
@@ -166,29 +167,7 @@ func readKeeper(dir string) (keeperInfo, bool) {
 	if err != nil || json.Unmarshal(b, &k) != nil {
 		return k, false
 	}
-	start, err := processStart(k.Pid)
-	return k, err == nil && start == k.Start
-}
-
-// processStart is field 22 of /proc/PID/stat, the process's start time, against pid reuse.
-func processStart(pid int) (string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", errors.New("bad stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return "", errors.New("bad stat")
-	}
-	if f[0] == "Z" || f[0] == "X" {
-		return "", errors.New("exited")
-	}
-	return f[19], nil
+	return k, proc.Alive(k.Pid, k.Start)
 }
 
 // socketPath is a path for keeper.sock short enough for sun_path (108 bytes), whatever the
