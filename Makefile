@@ -9,7 +9,7 @@ BIN       := bin
 all: build
 
 help:
-	@echo "build      bin/nook and bin/nook-runtime"
+	@echo "build      bin/nook, bin/nook-engine and bin/nook-runtime"
 	@echo "test       unit tests, then the end-to-end suite as an unprivileged user"
 	@echo "test-unit  go test of the pure packages"
 	@echo "test-e2e   the end-to-end suite only (test/run-e2e.sh)"
@@ -18,7 +18,8 @@ help:
 	@echo "demo       set up (as root: a demo user) and run a container"
 
 build:
-	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/nook ./cmd/nook
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook ./cmd/nook
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/nook-engine ./cmd/nook-engine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook-runtime ./cmd/nook-runtime
 
 vet:

@@ -27,7 +27,7 @@ settle=${BENCH_IDLE_SETTLE:-130}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_LIFECYCLE_RUNS must be a positive number" >&2; exit 2; }
 
 if [[ ${1:-} != --measure ]]; then
-	for b in nook nook-runtime; do
+	for b in nook nook-engine nook-runtime; do
 		[[ -x $repo/bin/$b ]] || { echo "bench: $repo/bin/$b is missing; run 'make build' first" >&2; exit 2; }
 	done
 	deps="jq"

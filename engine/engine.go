@@ -9,6 +9,7 @@ import (
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/lockfile"
 
+	"github.com/nook-containers/nook/internal/paths"
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/userns"
@@ -108,3 +109,9 @@ func removeStaleMountTemps(dir string) {
 // with it, and records a write on the store's lock, which makes every other nook reload all of
 // the store's records as if this one had changed them. Every change is on disk already.
 func (e *Engine) Close() {}
+
+// Paths are where nook keeps its data (internal/paths, shared with the lean CLI).
+type Paths = paths.Paths
+
+// DefaultPaths applies the defaults and checks the runtime directory (paths.Default).
+func DefaultPaths(graphRoot, runRoot string) (Paths, error) { return paths.Default(graphRoot, runRoot) }

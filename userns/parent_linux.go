@@ -22,24 +22,34 @@ func InEngine() bool { return os.Getenv(StageEnv) == stageEngine }
 
 // RuntimePath finds the nook-runtime helper: $NOOK_RUNTIME, next to this executable, in
 // ../libexec/nook, or in PATH.
-func RuntimePath() (string, error) {
-	if p := os.Getenv("NOOK_RUNTIME"); p != "" {
+func RuntimePath() (string, error) { return helperPath("nook-runtime", "NOOK_RUNTIME") }
+
+// EnginePath finds the engine, bin/nook-engine: $NOOK_ENGINE, next to this executable, in
+// ../libexec/nook, or in PATH. The lean CLI (cmd/nook) runs it; the engine runs itself.
+func EnginePath() (string, error) { return helperPath("nook-engine", "NOOK_ENGINE") }
+
+func helperPath(name, env string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		return p, nil
 	}
 	if exe, err := os.Executable(); err == nil {
 		dir := filepath.Dir(exe)
-		for _, p := range []string{filepath.Join(dir, "nook-runtime"), filepath.Join(dir, "..", "libexec", "nook", "nook-runtime")} {
+		for _, p := range []string{filepath.Join(dir, name), filepath.Join(dir, "..", "libexec", "nook", name)} {
 			if unix.Access(p, unix.X_OK) == nil {
 				return p, nil
 			}
 		}
 	}
-	p, err := exec.LookPath("nook-runtime")
+	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", errors.New("cannot find nook-runtime: install it next to the nook binary or set NOOK_RUNTIME")
+		return "", fmt.Errorf("cannot find %s: install it next to the nook binary or set %s", name, env)
 	}
 	return p, nil
 }
+
+// EngineExe is the program the shim executes as the engine: this very program, unless the
+// lean CLI (which is not the engine) sets it to EnginePath's answer.
+var EngineExe = "/proc/self/exe"
 
 // PlanSummary encodes a plan for PlanEnv.
 func PlanSummary(p *idmap.Plan) string {
@@ -94,9 +104,9 @@ func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
 	if err != nil {
 		return 125, none, &EngineError{err}
 	}
-	exe, err := os.Open("/proc/self/exe")
+	exe, err := os.Open(EngineExe)
 	if err != nil {
-		return 125, none, &EngineError{fmt.Errorf("open own executable: %w", err)}
+		return 125, none, &EngineError{fmt.Errorf("open the engine %s: %w", EngineExe, err)}
 	}
 	defer exe.Close()
 	syncR, syncW, err := os.Pipe()

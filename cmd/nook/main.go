@@ -1,63 +1,40 @@
 // Command nook runs Linux containers as an ordinary user: no root, no daemon.
+//
+// This is the lean front of the CLI (standard library, x/sys and nook's own small packages):
+// for a command that runs in the engine it enters nook's user namespace and runs the engine
+// there itself (internal/front); everything else — help, login, network, version, a flag it
+// does not know — it hands whole to the engine binary, bin/nook-engine, which parses the
+// command line with cobra. So the heavy engine binary starts once per command, not twice.
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
-	"go.podman.io/storage/pkg/reexec"
-
-	"github.com/nook-containers/nook/engine"
+	"github.com/nook-containers/nook/internal/front"
 	"github.com/nook-containers/nook/internal/timing"
+	"github.com/nook-containers/nook/userns"
 )
 
 func main() {
 	timing.Mark("main")
-	// containers/storage re-executes this binary for some layer operations; those children
-	// must do their job and exit before any of nook's own code runs.
-	if reexec.Init() {
-		return
+	engine, err := userns.EnginePath()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(125)
 	}
-	code := Main(os.Args[1:])
-	timing.Mark("exit")
-	os.Exit(code)
-}
-
-// Main runs nook with args and returns the exit status. It is the one place that turns an
-// error into output.
-func Main(args []string) int {
-	root := newRootCmd()
-	root.SetArgs(args)
-	err := root.Execute()
-	if err == nil {
-		return 0
-	}
-	var st *statusError
-	if errors.As(err, &st) {
-		if st.err != nil {
-			fmt.Fprintf(os.Stderr, "Error: %v\n", st.err)
+	args := os.Args[1:]
+	if inv, ok := front.Parse(args); ok && !userns.InEngine() {
+		userns.EngineExe = engine
+		code, err := front.Enter(inv.Globals, inv.Network)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		}
-		return st.code
+		timing.Mark("exit")
+		os.Exit(code)
 	}
-	var ee *engine.ExitError
-	if errors.As(err, &ee) {
-		fmt.Fprintf(os.Stderr, "Error: %v\n", ee.Err)
-		return ee.Code
-	}
-	fmt.Fprintf(os.Stderr, "Error: %v\n", err)
-	return 125
-}
-
-// statusError ends nook with a given status; err, if set, is printed first.
-type statusError struct {
-	code int
-	err  error
-}
-
-func (s *statusError) Error() string {
-	if s.err != nil {
-		return s.err.Error()
-	}
-	return fmt.Sprintf("exit status %d", s.code)
+	err = syscall.Exec(engine, append([]string{"nook"}, args...), os.Environ())
+	fmt.Fprintf(os.Stderr, "Error: run the engine %s: %v\n", engine, err)
+	os.Exit(125)
 }

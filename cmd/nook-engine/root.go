@@ -7,9 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nook-containers/nook/engine"
-	"github.com/nook-containers/nook/idmap"
-	"github.com/nook-containers/nook/internal/timing"
-	"github.com/nook-containers/nook/nsexec"
+	"github.com/nook-containers/nook/internal/front"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/userns"
 )
@@ -63,38 +61,11 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
-// enterEngine re-runs nook inside a new user namespace and ends with the engine's status.
-// Nothing else happens outside: the engine parses the same arguments again.
+// enterEngine re-runs nook inside nook's user namespace and ends with the engine's status
+// (internal/front, which the lean CLI in cmd/nook calls directly for the commands it knows).
 func enterEngine(cmd *cobra.Command) error {
-	if _, err := engine.DefaultPaths(g.root, g.runroot); err != nil {
-		return err
-	}
-	if _, err := overlay.ParseMode(g.rootfsMode); err != nil {
-		return err
-	}
-	timing.Mark("cli resolve")
-	plan, err := idmap.Resolve()
-	if err != nil {
-		return fmt.Errorf("resolve user namespace mapping: %w", err)
-	}
-	if plan.Warning != "" {
-		fmt.Fprintln(os.Stderr, plan.Warning)
-	}
-	timing.Mark("cli enter")
-	code, ctl, err := enterEngineNS(cmd, plan)
-	timing.Mark("cli engine done")
-	if err != nil {
-		return &statusError{code, err}
-	}
-	if code == 0 && ctl.Host != nil {
-		// exec and cp into a running container happen here, on the host (nsexec).
-		code, err := nsexec.Run(ctl.Host)
-		if err != nil && !nsexec.Quiet(err) {
-			return &statusError{code, err}
-		}
-		return &statusError{code: code}
-	}
-	return &statusError{code: code}
+	code, err := front.Enter(front.Globals{Root: g.root, RunRoot: g.runroot, RootfsMode: g.rootfsMode}, userNetworkOf(cmd))
+	return &statusError{code, err}
 }
 
 // openEngine opens the store; only commands marked needsEngine call it.

@@ -1,4 +1,5 @@
-package engine
+// Package paths finds where nook keeps its data: the graph root and the run root.
+package paths
 
 import (
 	"fmt"
@@ -16,9 +17,9 @@ type Paths struct {
 	RunRoot   string // mounts, locks, per-run files: lost at reboot
 }
 
-// DefaultPaths applies the defaults and checks the runtime directory. It runs in the CLI
+// Default applies the defaults and checks the runtime directory. It runs in the CLI
 // before the user namespace exists, so a bad environment fails early and clearly.
-func DefaultPaths(graphRoot, runRoot string) (Paths, error) {
+func Default(graphRoot, runRoot string) (Paths, error) {
 	p := Paths{GraphRoot: graphRoot, RunRoot: runRoot}
 	if p.GraphRoot == "" {
 		data := os.Getenv("XDG_DATA_HOME")

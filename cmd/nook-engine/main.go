@@ -1,0 +1,65 @@
+// Command nook-engine is nook's engine and full CLI: every command, parsed with cobra, and the
+// work on the store inside nook's user namespace. Users run bin/nook (cmd/nook), the lean front,
+// which runs this binary in the user namespace for the engine's commands and hands it the rest.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"go.podman.io/storage/pkg/reexec"
+
+	"github.com/nook-containers/nook/engine"
+	"github.com/nook-containers/nook/internal/timing"
+)
+
+func main() {
+	timing.Mark("main")
+	// containers/storage re-executes this binary for some layer operations; those children
+	// must do their job and exit before any of nook's own code runs.
+	if reexec.Init() {
+		return
+	}
+	code := Main(os.Args[1:])
+	timing.Mark("exit")
+	os.Exit(code)
+}
+
+// Main runs nook with args and returns the exit status. It is the one place that turns an
+// error into output.
+func Main(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var st *statusError
+	if errors.As(err, &st) {
+		if st.err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", st.err)
+		}
+		return st.code
+	}
+	var ee *engine.ExitError
+	if errors.As(err, &ee) {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", ee.Err)
+		return ee.Code
+	}
+	fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+	return 125
+}
+
+// statusError ends nook with a given status; err, if set, is printed first.
+type statusError struct {
+	code int
+	err  error
+}
+
+func (s *statusError) Error() string {
+	if s.err != nil {
+		return s.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", s.code)
+}

@@ -1,0 +1,108 @@
+package front
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/nook-containers/nook/idmap"
+	"github.com/nook-containers/nook/internal/paths"
+	"github.com/nook-containers/nook/internal/timing"
+	"github.com/nook-containers/nook/netuser"
+	"github.com/nook-containers/nook/nsexec"
+	"github.com/nook-containers/nook/overlay"
+	"github.com/nook-containers/nook/userns"
+)
+
+// Enter runs the engine for this command line inside nook's user namespace and returns the
+// status to exit with, and the error to print first (nil when the engine printed its own).
+// Nothing else happens outside: the engine parses the same arguments again. network is run's
+// --network, when it names a user network: then the engine runs in that network's keeper's
+// user namespace (decisions.md, "User-defined networks").
+func Enter(g Globals, network string) (int, error) {
+	if _, err := paths.Default(g.Root, g.RunRoot); err != nil {
+		return 125, err
+	}
+	if _, err := overlay.ParseMode(g.RootfsMode); err != nil {
+		return 125, err
+	}
+	timing.Mark("cli resolve")
+	plan, err := idmap.Resolve()
+	if err != nil {
+		return 125, fmt.Errorf("resolve user namespace mapping: %w", err)
+	}
+	if plan.Warning != "" {
+		fmt.Fprintln(os.Stderr, plan.Warning)
+	}
+	if netuser.IsReserved(network) {
+		network = ""
+	}
+	timing.Mark("cli enter")
+	code, ctl, err := enterNS(g, network, plan)
+	timing.Mark("cli engine done")
+	if err != nil {
+		return code, err
+	}
+	if code == 0 && ctl.Host != nil {
+		// exec and cp into a running container happen here, on the host (nsexec).
+		code, err := nsexec.Run(ctl.Host)
+		if err != nil && !nsexec.Quiet(err) {
+			return code, err
+		}
+		return code, nil
+	}
+	return code, nil
+}
+
+// enterNS runs the engine: in a user namespace of its own, or, for a container of a user
+// network, in that network's keeper's (started here if it is not running), which it holds until
+// the engine has exited. `nook start` learns the network only in the engine, which then asks
+// for it (userns.RequestNetwork): the engine runs once more, in the keeper's namespace.
+func enterNS(g Globals, name string, plan *idmap.Plan) (int, userns.Control, error) {
+	for again := false; ; again = true {
+		var join *userns.Join
+		if name != "" {
+			k, err := holdNetwork(g, name, plan)
+			if err != nil {
+				return 125, userns.Control{}, err
+			}
+			defer k.Close()
+			join = &userns.Join{Pid: k.Pid, Network: name}
+		}
+		code, ctl, err := userns.EnterControlJoin(plan, join)
+		if err == nil && code == 0 && ctl.Network != "" && !again {
+			name = ctl.Network
+			continue
+		}
+		return code, ctl, err
+	}
+}
+
+func holdNetwork(g Globals, name string, plan *idmap.Plan) (*netuser.Keeper, error) {
+	p, err := paths.Default(g.Root, g.RunRoot)
+	if err != nil {
+		return nil, err
+	}
+	n, err := netuser.Load(p.GraphRoot, name)
+	if errors.Is(err, netuser.ErrNotFound) {
+		return nil, ErrNetworkNotFound(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rt, err := userns.RuntimePath()
+	if err != nil {
+		return nil, err
+	}
+	k, err := netuser.Hold(p.RunRoot, n, rt, plan.Apply)
+	if err != nil {
+		return nil, err
+	}
+	userns.KeepChild(k.Pid)
+	return k, nil
+}
+
+// ErrNetworkNotFound is the error for a --network that names no network.
+func ErrNetworkNotFound(name string) error {
+	return fmt.Errorf("network %s not found: create it with `nook network create %s`, or use slirp4netns, pasta, none or host", name, name)
+}
