@@ -18,7 +18,9 @@ import (
 // Exclude is COPY and ADD's --exclude: patterns with .dockerignore's syntax and matching
 // (patternmatcher: `*` stays inside a component, `**` crosses them, `!` re-includes, a
 // directory that matches takes its contents with it). A nil *Exclude excludes nothing.
-type Exclude struct{ pm *patternmatcher.PatternMatcher }
+type Exclude struct {
+	pm *patternmatcher.PatternMatcher
+}
 
 // NewExclude compiles --exclude patterns; none gives nil.
 func NewExclude(patterns []string) (*Exclude, error) {
