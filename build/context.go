@@ -82,6 +82,9 @@ type Source struct {
 	Rel  string // slash path relative to the tree's root, symlinks resolved
 	Name string // the name it is copied under (the last component of the path as written)
 	Info fs.FileInfo
+	// Match is the path COPY --exclude matches the source with ("": a file's Name, a
+	// directory's contents relative to it); with --parents it is the path that is kept.
+	Match string
 }
 
 // Resolve expands a COPY source (relative to the root, may hold wildcards) into the entries
@@ -256,7 +259,6 @@ func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
 type CopyOptions struct {
 	UID, GID int
 	Mode     *fs.FileMode // --chmod: the permission bits of every entry copied
-	Exclude  *patternmatcher.PatternMatcher
 }
 
 // Entry is one file, directory or symlink to copy, named relative to the destination.
@@ -269,15 +271,39 @@ type Entry struct {
 
 // Entries lists what copying src puts into a destination directory: a directory's
 // contents (not the directory itself), or the file under name. Symlinks inside a copied
-// directory are copied as links; .dockerignore applies.
-func (t *Tree) Entries(src Source, name string) ([]Entry, error) {
+// directory are copied as links; .dockerignore applies, and so does x (COPY --exclude, may be
+// nil), matched against each entry's path below the source: for a file its name, for a
+// directory's contents their path inside it, with --parents the path that is kept (Match).
+func (t *Tree) Entries(src Source, name string, x *Exclude) ([]Entry, error) {
 	abs := t.abs(src.Rel)
+	if src.Info != nil && src.Info.Mode()&fs.ModeSymlink != 0 {
+		// Only COPY --parents gives a symlink as a source (Resolve resolves them): it is
+		// copied as the link it is, as BuildKit does.
+		if x.Match(src.Match) {
+			return nil, nil
+		}
+		target, err := os.Readlink(abs)
+		if err != nil {
+			return nil, err
+		}
+		return []Entry{{Name: name, Abs: abs, Info: src.Info, Target: target}}, nil
+	}
 	fi, err := os.Stat(abs) // a top-level symlink was resolved by Resolve already
 	if err != nil {
 		return nil, err
 	}
 	if !fi.IsDir() {
+		m := src.Match
+		if m == "" {
+			m = src.Name
+		}
+		if x.Match(m) {
+			return nil, nil
+		}
 		return []Entry{{Name: name, Abs: abs, Info: fi}}, nil
+	}
+	if src.Match != "" && x.Match(src.Match) {
+		return nil, nil
 	}
 	var out []Entry
 	err = filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
@@ -291,6 +317,12 @@ func (t *Tree) Entries(src Source, name string) ([]Entry, error) {
 		r = filepath.ToSlash(r)
 		if t.Ignored(path.Join(src.Rel, r)) {
 			if d.IsDir() && !t.ignore.Exclusions() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if x.Match(path.Join(src.Match, r)) {
+			if d.IsDir() && !x.pm.Exclusions() {
 				return filepath.SkipDir
 			}
 			return nil
@@ -309,6 +341,27 @@ func (t *Tree) Entries(src Source, name string) ([]Entry, error) {
 		return nil
 	})
 	return out, err
+}
+
+// HasIgnored tells whether .dockerignore hides anything inside src (a directory of the tree).
+func (t *Tree) HasIgnored(src Source) (bool, error) {
+	if t.ignore == nil || !src.Info.IsDir() {
+		return false, nil
+	}
+	abs := t.abs(src.Rel)
+	found := false
+	err := filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		r, _ := filepath.Rel(abs, p)
+		if p != abs && t.Ignored(path.Join(src.Rel, filepath.ToSlash(r))) {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found, err
 }
 
 // Digest is the cache's view of entries: names, modes, owners, link targets and contents,

@@ -139,7 +139,7 @@ func TestDockerignore(t *testing.T) {
 		t.Errorf("an ignored file must be missing for COPY: %v", err)
 	}
 	srcs, _ := ctx.Resolve(".")
-	entries, err := ctx.Entries(srcs[0], "")
+	entries, err := ctx.Entries(srcs[0], "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func digestOf(t *testing.T, root string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	es, err := ctx.Entries(srcs[0], "")
+	es, err := ctx.Entries(srcs[0], "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestWriteTar(t *testing.T) {
 	root := tree(t, map[string]string{"f": "data", "d/g": "x", "l": "->f"})
 	ctx, _ := OpenContext(root)
 	srcs, _ := ctx.Resolve(".")
-	es, err := ctx.Entries(srcs[0], "")
+	es, err := ctx.Entries(srcs[0], "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

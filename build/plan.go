@@ -168,11 +168,6 @@ func checkSupported(c instructions.Command) error {
 		if len(c.Files) > 0 && !(c.PrependShell && len(c.CmdLine) == 1) {
 			return errors.New("RUN with here-documents needs the shell form (RUN <<EOF, or RUN COMMAND <<EOF)")
 		}
-	case *instructions.CopyCommand:
-		if c.Parents {
-			return errors.New("COPY --parents is not supported by nook build")
-		}
-
 	case *instructions.AddCommand:
 		if c.KeepGitDir != nil {
 			return errors.New("ADD --keep-git-dir is not supported by nook build")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type copyJob struct {
 	chown    string
 	mode     *fs.FileMode
 	sources  []copySource
+	parents  bool          // COPY --parents: the sources keep their paths below the root or pivot
+	dirs     []build.Entry // with --parents: the directories leading to the sources
+	exclude  *build.Exclude
 	digest   string
 	cleanups []func()
 }
@@ -59,18 +63,15 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 	var srcs []string
 	var chmod string
 	var docs []instructions.SourceContent
+	var excludes []string
 	switch c := cmd.(type) {
 	case *instructions.CopyCommand:
 		from, srcs, j.dest, j.chown, chmod, docs = c.From, c.SourcePaths, c.DestPath, c.Chown, c.Chmod, c.SourceContents
-		if len(c.ExcludePatterns) > 0 {
-			return nil, errors.New("COPY --exclude is not supported by nook build")
-		}
+		j.parents, excludes = c.Parents, c.ExcludePatterns
 	case *instructions.AddCommand:
 		j.add = true
 		srcs, j.dest, j.chown, chmod, docs = c.SourcePaths, c.DestPath, c.Chown, c.Chmod, c.SourceContents
-		if len(c.ExcludePatterns) > 0 {
-			return nil, errors.New("ADD --exclude is not supported by nook build")
-		}
+		excludes = c.ExcludePatterns
 		if c.Checksum != "" {
 			for _, s := range srcs {
 				if !isURL(s) {
@@ -81,6 +82,9 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 	}
 	var err error
 	if j.mode, err = fileMode(chmod); err != nil {
+		return nil, err
+	}
+	if j.exclude, err = build.NewExclude(excludes); err != nil {
 		return nil, err
 	}
 	ok := false
@@ -102,7 +106,7 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 		j.cleanups = append(j.cleanups, func() { _, _ = b.e.Store.UnmountImage(id, false) })
 		tree := build.RootfsTree(root)
 		for _, s := range srcs {
-			found, err := tree.Resolve(s)
+			found, err := j.resolve(tree, s)
 			if err != nil {
 				return nil, fmt.Errorf("--from=%s: %w", from, err)
 			}
@@ -110,8 +114,10 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 				j.sources = append(j.sources, copySource{tree: tree, src: f})
 			}
 		}
-		// The image's ID stands for everything in it.
-		fmt.Fprintf(h, "from %s\n", id)
+		if !j.selective() {
+			// The image's ID stands for everything in it.
+			fmt.Fprintf(h, "from %s\n", id)
+		}
 	} else {
 		for _, s := range srcs {
 			if j.add && isURL(s) {
@@ -125,7 +131,7 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 			if j.add && (strings.HasPrefix(s, "git@") || strings.HasSuffix(s, ".git")) {
 				return nil, fmt.Errorf("ADD %s: git sources are not supported by nook build", s)
 			}
-			found, err := b.context.Resolve(s)
+			found, err := j.resolve(b.context, s)
 			if err != nil {
 				if errors.Is(err, build.ErrOutsideContext) {
 					return nil, fmt.Errorf("forbidden path %v: the sources of COPY and ADD must be inside the build context %s", err, b.context.Root)
@@ -169,11 +175,19 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 			j.sources = append(j.sources, copySource{tree: tree, src: found[0], doc: true})
 		}
 	}
+	if len(j.dirs) > 0 {
+		d, err := build.Digest(j.dirs)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(h, "parents %s\n", d)
+	}
 	for _, s := range j.sources {
-		if s.tree == nil || from != "" && !s.doc {
+		if s.tree == nil || from != "" && !s.doc && !j.selective() {
 			continue
 		}
-		entries, err := s.tree.Entries(s.src, s.src.Name)
+		// What is copied is the key: files that --exclude or .dockerignore leave out are not.
+		entries, err := s.tree.Entries(s.src, s.src.Name, j.exclude)
 		if err != nil {
 			return nil, err
 		}
@@ -186,6 +200,41 @@ func (b *builder) prepareCopy(ctx context.Context, st *stageRun, cmd instruction
 	j.digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	ok = true
 	return j, nil
+}
+
+// resolve expands one source path in tree, with --parents' rules when it is given.
+func (j *copyJob) resolve(tree *build.Tree, src string) ([]build.Source, error) {
+	if !j.parents {
+		return tree.Resolve(src)
+	}
+	dirs, found, err := tree.ResolveParents(src, j.exclude)
+	if err != nil {
+		return nil, err
+	}
+	j.dirs = mergeDirs(j.dirs, dirs)
+	return found, nil
+}
+
+// selective tells whether the job copies a selection of a --from image that the image's ID
+// does not stand for: then the selected files' digest is the cache key, as for the context,
+// so that a change in an excluded file does not rebuild.
+func (j *copyJob) selective() bool { return j.exclude != nil || j.parents }
+
+// mergeDirs adds the directories of another --parents source, keeping names unique and
+// parents first.
+func mergeDirs(have, more []build.Entry) []build.Entry {
+	seen := map[string]bool{}
+	for _, d := range have {
+		seen[d.Name] = true
+	}
+	for _, d := range more {
+		if !seen[d.Name] {
+			seen[d.Name] = true
+			have = append(have, d)
+		}
+	}
+	sort.SliceStable(have, func(a, b int) bool { return have[a].Name < have[b].Name })
+	return have
 }
 
 // fromImage resolves COPY --from: an earlier stage by name or index, else an image.
@@ -314,7 +363,9 @@ func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *c
 		}
 	}
 	destPath := st.Workdir(j.dest)
-	dirSyntax := strings.HasSuffix(j.dest, "/") || strings.HasSuffix(j.dest, "/.") || j.dest == "."
+	// With --parents the destination is a directory, as in BuildKit (the sources are copied
+	// as the contents of their root).
+	dirSyntax := j.parents || strings.HasSuffix(j.dest, "/") || strings.HasSuffix(j.dest, "/.") || j.dest == "."
 	if len(j.sources) > 1 && !dirSyntax {
 		return "", fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", name)
 	}
@@ -330,9 +381,12 @@ func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *c
 		destIsDir = true
 	}
 	opts := &archive.TarOptions{InUserNS: true, IgnoreChownErrors: b.e.IDMap.SingleID()}
-	var entries []build.Entry
+	entries := append([]build.Entry(nil), j.dirs...)
 	for _, s := range j.sources {
 		if s.archive {
+			if j.exclude.Match(s.src.Name) {
+				continue
+			}
 			if _, err := mkdirInRoot(w.rootfs, destPath, 0, 0); err != nil {
 				return "", err
 			}
@@ -357,12 +411,13 @@ func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *c
 		}
 		entryName := s.src.Name
 		switch {
+		case j.parents:
 		case s.src.Info.IsDir():
 			entryName = ""
 		case !destIsDir:
 			entryName = path.Base(destPath)
 		}
-		es, err := s.tree.Entries(s.src, entryName)
+		es, err := s.tree.Entries(s.src, entryName, j.exclude)
 		if err != nil {
 			return "", err
 		}

@@ -34,6 +34,9 @@ import (
 type runMounts struct {
 	list   []*instructions.Mount
 	digest string
+	// filtered are the bind mounts of a context directory in which .dockerignore hides
+	// something (by index in list): they mount a copy of what it lets through.
+	filtered map[int]build.Source
 }
 
 // cacheDir is where the cache mounts' directories are kept.
@@ -45,7 +48,8 @@ func (b *builder) prepareRunMounts(st *stageRun, c *instructions.RunCommand) (*r
 		return nil, err
 	}
 	h := sha256.New()
-	for _, m := range ms {
+	rm := &runMounts{list: ms}
+	for i, m := range ms {
 		spec, _ := json.Marshal(m)
 		fmt.Fprintf(h, "%s\n", spec)
 		if m.Type != instructions.MountTypeBind {
@@ -73,9 +77,19 @@ func (b *builder) prepareRunMounts(st *stageRun, c *instructions.RunCommand) (*r
 		if len(found) != 1 {
 			return nil, fmt.Errorf("RUN --mount=type=bind,source=%s names %d paths: give one", src, len(found))
 		}
-		entries, err := b.context.Entries(found[0], found[0].Name)
+		entries, err := b.context.Entries(found[0], found[0].Name, nil)
 		if err != nil {
 			return nil, err
+		}
+		hidden, err := b.context.HasIgnored(found[0])
+		if err != nil {
+			return nil, err
+		}
+		if hidden {
+			if rm.filtered == nil {
+				rm.filtered = map[int]build.Source{}
+			}
+			rm.filtered[i] = found[0]
 		}
 		d, err := build.Digest(entries)
 		if err != nil {
@@ -83,7 +97,8 @@ func (b *builder) prepareRunMounts(st *stageRun, c *instructions.RunCommand) (*r
 		}
 		fmt.Fprintf(h, "context %s %s\n", found[0].Rel, d)
 	}
-	return &runMounts{list: ms, digest: "mounts:sha256:" + hex.EncodeToString(h.Sum(nil))}, nil
+	rm.digest = "mounts:sha256:" + hex.EncodeToString(h.Sum(nil))
+	return rm, nil
 }
 
 // activeMounts are the mounts of a step that is about to run: the flags for the container,
@@ -112,7 +127,7 @@ func (b *builder) activateMounts(st *stageRun, rm *runMounts) (*activeMounts, er
 			a.close()
 		}
 	}()
-	for _, m := range rm.list {
+	for i, m := range rm.list {
 		target := st.Workdir(m.Target)
 		a.targets = append(a.targets, target)
 		var flag string
@@ -133,6 +148,15 @@ func (b *builder) activateMounts(st *stageRun, rm *runMounts) (*activeMounts, er
 				flag += ",readonly"
 			}
 		case instructions.MountTypeBind:
+			if src, ok := rm.filtered[i]; ok {
+				dir, err := b.filteredContext(src)
+				if err != nil {
+					return nil, fmt.Errorf("RUN --mount=type=bind,source=%s: %w", m.Source, err)
+				}
+				a.release = append(a.release, func() { _ = os.RemoveAll(dir) })
+				flag = "type=bind,source=" + dir + ",target=" + target + ",readonly"
+				break
+			}
 			root := b.context.Root
 			if m.From != "" {
 				id, err := b.fromImage(m.From)
@@ -160,6 +184,29 @@ func (b *builder) activateMounts(st *stageRun, rm *runMounts) (*activeMounts, er
 	}
 	ok = true
 	return a, nil
+}
+
+// filteredContext makes a directory that holds what .dockerignore lets through of src (a
+// directory of the context), for a bind mount to show: hard links to the context's files
+// (copies across file systems), so it costs a walk, not the files' size.
+func (b *builder) filteredContext(src build.Source) (string, error) {
+	entries, err := b.context.Entries(src, "", nil)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(b.tmp, "bind-")
+	if err != nil {
+		return "", err
+	}
+	if err := build.Materialize(dir, entries); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	if err := os.Chmod(dir, src.Info.Mode().Perm()); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }
 
 // cacheMount makes (once) and locks the directory of a cache mount. sharing=shared (the
