@@ -165,6 +165,8 @@ type networkIPAM struct {
 
 type networkEndpoint struct {
 	Name        string   `json:"Name"`
+	EndpointID  string   `json:"EndpointID"`
+	MacAddress  string   `json:"MacAddress"`
 	IPv4Address string   `json:"IPv4Address"`
 	IPv6Address string   `json:"IPv6Address"`
 	Aliases     []string `json:"Aliases,omitempty"`
@@ -201,7 +203,8 @@ func newNetworkInspectCmd() *cobra.Command {
 					in.Labels = map[string]string{}
 				}
 				for _, m := range members {
-					in.Containers[m.ID] = networkEndpoint{Name: m.Name, IPv4Address: m.Addr + prefix, Aliases: m.Aliases}
+					in.Containers[m.ID] = networkEndpoint{Name: m.Name, EndpointID: engine.EndpointID(n.ID, m.ID),
+						MacAddress: m.MAC, IPv4Address: m.Addr + prefix, Aliases: m.Aliases}
 				}
 				out = append(out, in)
 			}

@@ -346,3 +346,147 @@ func TestNetworkInfoBackends(t *testing.T) {
 		}
 	}
 }
+
+// inspectedEndpoint is one entry of a container's NetworkSettings.Networks.
+type inspectedEndpoint struct {
+	NetworkID, EndpointID, Gateway, IPAddress, MacAddress string
+	IPPrefixLen                                           int
+	Aliases                                               []string
+}
+
+type inspectedNetSettings struct {
+	HostConfig      struct{ NetworkMode string }
+	NetworkSettings struct {
+		IPAddress, Gateway string
+		IPPrefixLen        int
+		Networks           map[string]inspectedEndpoint
+		Ports              map[string]any
+	}
+}
+
+func inspectNetSettings(t *testing.T, s *store, args ...string) inspectedNetSettings {
+	t.Helper()
+	r := s.mustNook(t, append(args, "--type", "container")...)
+	var docs []inspectedNetSettings
+	if err := json.Unmarshal([]byte(r.Stdout), &docs); err != nil || len(docs) != 1 {
+		t.Fatalf("nook %v: %v\n%s", args, err, r)
+	}
+	return docs[0]
+}
+
+// TestNetworkUserInspect: `nook inspect` shows a member's address, MAC, gateway and aliases on
+// its network as Docker does, and they are the container's own (read inside it);
+// `network inspect` lists the running members.
+func TestNetworkUserInspect(t *testing.T) {
+	requireSubIDs(t)
+	s := newStore(t, "unetinsp", storeOptions{}, false)
+	netID := strings.TrimSpace(s.mustNook(t, "network", "create", "--subnet", "10.92.4.0/24", "lab").Stdout)
+	s.runDetached(t, "web", "--network", "lab", "--network-alias", "db", "demo", "sleep", "600")
+	ctrID := strings.TrimSpace(s.mustNook(t, "inspect", "--format", "{{.Id}}", "web").Stdout)
+
+	d := inspectNetSettings(t, s, "inspect", "web")
+	ep, ok := d.NetworkSettings.Networks["lab"]
+	if !ok || len(d.NetworkSettings.Networks) != 1 {
+		t.Fatalf("NetworkSettings.Networks of a member of lab: %+v", d.NetworkSettings.Networks)
+	}
+	if !strings.HasPrefix(ep.IPAddress, "10.92.4.") || ep.IPPrefixLen != 24 || ep.Gateway != "10.92.4.1" ||
+		ep.NetworkID != netID || len(ep.EndpointID) != 64 || len(ep.Aliases) != 1 || ep.Aliases[0] != "db" {
+		t.Errorf("Networks.lab = %+v, want an address of 10.92.4.0/24, gateway 10.92.4.1, network %s, alias db", ep, netID)
+	}
+	if d.HostConfig.NetworkMode != "lab" {
+		t.Errorf("HostConfig.NetworkMode = %q, want lab", d.HostConfig.NetworkMode)
+	}
+	if d.NetworkSettings.IPAddress != "" {
+		t.Errorf("top-level IPAddress %q for a member of a user network, want empty as Docker", d.NetworkSettings.IPAddress)
+	}
+	if d.NetworkSettings.Ports == nil {
+		t.Errorf("NetworkSettings.Ports is null, want {}")
+	}
+	// What inspect says is what the container has.
+	link := s.mustNook(t, "exec", "web", "ip", "-o", "addr", "show", "eth0").Stdout
+	if !strings.Contains(link, ep.IPAddress+"/24") {
+		t.Errorf("inspect says %s/24 but the container's eth0 is:\n%s", ep.IPAddress, link)
+	}
+	if mac := s.mustNook(t, "exec", "web", "cat", "/sys/class/net/eth0/address").Stdout; ep.MacAddress == "" || strings.TrimSpace(mac) != ep.MacAddress {
+		t.Errorf("inspect says MAC %q, the container's eth0 has %q", ep.MacAddress, strings.TrimSpace(mac))
+	}
+	for _, args := range [][]string{
+		{"inspect", "--format", "{{.NetworkSettings.Networks.lab.IPAddress}}", "web"},
+		{"container", "inspect", "-f", "{{.NetworkSettings.Networks.lab.IPAddress}}", "web"},
+	} {
+		if got := strings.TrimSpace(s.mustNook(t, args...).Stdout); got != ep.IPAddress {
+			t.Errorf("nook %v = %q, want %s", args, got, ep.IPAddress)
+		}
+	}
+
+	// network inspect: the member under Containers, keyed by its ID, in Docker's shape.
+	r := s.mustNook(t, "network", "inspect", "lab")
+	var ns []struct {
+		Containers map[string]struct{ Name, EndpointID, MacAddress, IPv4Address string }
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &ns); err != nil || len(ns) != 1 {
+		t.Fatalf("network inspect lab: %v\n%s", err, r)
+	}
+	m, ok := ns[0].Containers[ctrID]
+	if len(ns[0].Containers) != 1 || !ok || m.Name != "web" || m.IPv4Address != ep.IPAddress+"/24" || m.MacAddress != ep.MacAddress || m.EndpointID != ep.EndpointID {
+		t.Errorf("network inspect lab Containers = %+v, want %s: web %s/24 %s", ns[0].Containers, ctrID, ep.IPAddress, ep.MacAddress)
+	}
+
+	// Stopped, it is still on lab (it joins at its next start), with no address, as Docker shows.
+	s.mustNook(t, "stop", "-t", "1", "web")
+	d = inspectNetSettings(t, s, "inspect", "web")
+	if ep, ok := d.NetworkSettings.Networks["lab"]; !ok || ep.IPAddress != "" || ep.NetworkID != netID {
+		t.Errorf("a stopped member's Networks: %+v, want lab with network %s and no address", d.NetworkSettings.Networks, netID)
+	}
+	if n := inspectNetwork(t, s, "lab"); len(n.Containers) != 0 {
+		t.Errorf("network inspect lists a stopped container: %+v", n.Containers)
+	}
+}
+
+// TestNetworkInspectDefault: a container on slirp4netns or pasta shows the address it has there.
+func TestNetworkInspectDefault(t *testing.T) {
+	requireSubIDs(t)
+	s := newStore(t, "unetinspdef", storeOptions{}, false)
+	var modes []string
+	if why := slirpUnusable(); why == "" {
+		modes = append(modes, "slirp4netns")
+	} else {
+		t.Logf("slirp4netns is not tested: %s", why)
+	}
+	if why := pastaUnusable(); why == "" {
+		modes = append(modes, "pasta")
+	} else {
+		t.Logf("pasta is not tested: %s", why)
+	}
+	if len(modes) == 0 {
+		skipf(t, "neither slirp4netns nor pasta works here")
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			name := "def-" + mode
+			s.runDetached(t, name, "--network", mode, "demo", "sleep", "600")
+			d := inspectNetSettings(t, s, "inspect", name)
+			ep, ok := d.NetworkSettings.Networks[mode]
+			if !ok || ep.IPAddress == "" || ep.IPPrefixLen == 0 || ep.Gateway == "" {
+				t.Fatalf("Networks of a %s container: %+v", mode, d.NetworkSettings.Networks)
+			}
+			if mode == "slirp4netns" && (ep.IPAddress != "10.0.2.100" || ep.IPPrefixLen != 24 || ep.Gateway != "10.0.2.2") {
+				t.Errorf("Networks.slirp4netns = %+v, want 10.0.2.100/24 via 10.0.2.2", ep)
+			}
+			if d.NetworkSettings.IPAddress != ep.IPAddress || d.NetworkSettings.Gateway != ep.Gateway {
+				t.Errorf("top-level IPAddress %q gateway %q, want the default network's %s %s", d.NetworkSettings.IPAddress, d.NetworkSettings.Gateway, ep.IPAddress, ep.Gateway)
+			}
+			addrs := s.mustNook(t, "exec", name, "ip", "-4", "-o", "addr").Stdout
+			if !strings.Contains(addrs, " "+ep.IPAddress+"/"+strconv.Itoa(ep.IPPrefixLen)+" ") {
+				t.Errorf("inspect says %s/%d but the container has:\n%s", ep.IPAddress, ep.IPPrefixLen, addrs)
+			}
+			route := s.mustNook(t, "exec", name, "ip", "-4", "route", "show", "default").Stdout
+			if !strings.Contains(route, "via "+ep.Gateway+" ") {
+				t.Errorf("inspect says gateway %s but the container's default route is %q", ep.Gateway, route)
+			}
+			if got := strings.TrimSpace(s.mustNook(t, "inspect", "-f", "{{.NetworkSettings.Networks."+mode+".IPAddress}}", name).Stdout); got != ep.IPAddress {
+				t.Errorf("--format Networks.%s.IPAddress = %q", mode, got)
+			}
+		})
+	}
+}
