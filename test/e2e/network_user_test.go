@@ -490,3 +490,85 @@ func TestNetworkInspectDefault(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkUserConnect: `network connect` and `disconnect` change the network a stopped or
+// created container joins at its next start; a running container is refused with one line
+// that says why and what to do (exit 1, as Docker's network commands).
+func TestNetworkUserConnect(t *testing.T) {
+	requireSubIDs(t)
+	requireSlirp(t)
+	s := newStore(t, "unetconn", storeOptions{}, false)
+	nh := netHelper(t)
+	netID := strings.TrimSpace(s.mustNook(t, "network", "create", "--subnet", "10.93.2.0/24", "lab").Stdout)
+	s.mustNook(t, "network", "create", "other")
+	refused := func(want string, args ...string) {
+		t.Helper()
+		r := s.nook(t, args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Errorf("nook %v: want exit 1 and one line saying %q\n%s", args, want, r)
+		}
+	}
+
+	s.mustNook(t, "create", "--name", "c1", "--network", "slirp4netns", "-v", nh+":/nh:ro", "demo", "/nh/nh", "tcppeer", "8080")
+	t.Cleanup(func() { s.nook(t, "rm", "-f", "c1") })
+	if r := s.mustNook(t, "network", "connect", "--alias", "db", "lab", "c1"); r.Stdout != "" {
+		t.Errorf("network connect printed %q, want nothing (as Docker)", r.Stdout)
+	}
+	d := inspectNetSettings(t, s, "inspect", "c1")
+	if ep, ok := d.NetworkSettings.Networks["lab"]; !ok || ep.NetworkID != netID || len(ep.Aliases) != 1 || ep.Aliases[0] != "db" || d.HostConfig.NetworkMode != "lab" {
+		t.Errorf("a created container connected to lab: NetworkMode %q, Networks %+v", d.HostConfig.NetworkMode, d.NetworkSettings.Networks)
+	}
+	refused("endpoint with name c1 already exists in network lab", "network", "connect", "lab", "c1")
+	refused("disconnect it first", "network", "connect", "other", "c1")
+	refused("network nosuch not found", "network", "connect", "nosuch", "c1")
+
+	// Started, it is a member, reachable by its alias, and keeps its slirp4netns for outbound.
+	s.mustNook(t, "start", "c1")
+	addr := memberAddr(t, s, "lab", "c1")
+	if !strings.HasPrefix(addr, "10.93.2.") {
+		t.Errorf("c1's address on lab is %s", addr)
+	}
+	r := s.mustNook(t, "run", "--rm", "--network", "lab", "demo", "sh", "-c", ncRetry("db", "8080"))
+	if !strings.HasPrefix(r.Stdout, "peer 10.93.2.") {
+		t.Errorf("c1 by its alias db on lab: %q", r.Stdout)
+	}
+	if r := s.mustNook(t, "exec", "c1", "ip", "-o", "link"); !strings.Contains(r.Stdout, "tap0") || !strings.Contains(r.Stdout, "eth0") {
+		t.Errorf("a connected slirp4netns container should have tap0 and eth0:\n%s", r)
+	}
+
+	// Running: refused both ways, and nothing changes.
+	refused("stop it (nook stop c1), disconnect it, and start it again", "network", "disconnect", "lab", "c1")
+	s.runDetached(t, "c2", "--network", "slirp4netns", "demo", "sleep", "600")
+	refused("stop it (nook stop c2), connect it, and start it again", "network", "connect", "lab", "c2")
+	if _, ok := inspectNetSettings(t, s, "inspect", "c2").NetworkSettings.Networks["lab"]; ok {
+		t.Errorf("a refused connect changed c2's networks")
+	}
+	s.mustNook(t, "create", "--name", "c3", "--network", "none", "demo", "true")
+	t.Cleanup(func() { s.nook(t, "rm", "-f", "c3") })
+	refused("--network none", "network", "connect", "lab", "c3")
+
+	// Stopped, it is disconnected: its next start has no eth0, and lab no member.
+	s.mustNook(t, "stop", "-t", "1", "c1")
+	if r := s.mustNook(t, "network", "disconnect", "lab", "c1"); r.Stdout != "" {
+		t.Errorf("network disconnect printed %q, want nothing", r.Stdout)
+	}
+	d = inspectNetSettings(t, s, "inspect", "c1")
+	if _, ok := d.NetworkSettings.Networks["lab"]; ok || d.HostConfig.NetworkMode != "slirp4netns" {
+		t.Errorf("after disconnect: NetworkMode %q, Networks %+v, want slirp4netns only", d.HostConfig.NetworkMode, d.NetworkSettings.Networks)
+	}
+	refused("container c1 is not connected to network lab", "network", "disconnect", "lab", "c1")
+	s.mustNook(t, "start", "c1")
+	if r := s.mustNook(t, "exec", "c1", "ip", "-o", "link"); strings.Contains(r.Stdout, "eth0") {
+		t.Errorf("c1 still has eth0 after its disconnect and start:\n%s", r)
+	}
+	if n := inspectNetwork(t, s, "lab"); len(n.Containers) != 0 {
+		t.Errorf("lab still lists members after c1's disconnect: %+v", n.Containers)
+	}
+	// Disconnect from the network, then connect to another: both while stopped.
+	s.mustNook(t, "stop", "-t", "1", "c1")
+	s.mustNook(t, "network", "connect", "other", "c1")
+	s.mustNook(t, "start", "c1")
+	if got := memberAddr(t, s, "other", "c1"); got == "" {
+		t.Errorf("c1 is not a member of other after connect and start")
+	}
+}
