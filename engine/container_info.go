@@ -142,9 +142,16 @@ type ContainerHostConfig struct {
 	PortBindings  map[string][]PortBinding `json:"PortBindings"`
 }
 
-// ContainerNetSettings is the NetworkSettings of ContainerInspect.
+// ContainerNetSettings is the NetworkSettings of ContainerInspect. The top-level address
+// fields are those of the default network (slirp4netns or pasta), empty for a member of a
+// user network, as Docker's are for its default bridge only; Networks has every network.
 type ContainerNetSettings struct {
-	Ports map[string][]PortBinding `json:"Ports"`
+	Ports       map[string][]PortBinding    `json:"Ports"`
+	IPAddress   string                      `json:"IPAddress"`
+	IPPrefixLen int                         `json:"IPPrefixLen"`
+	Gateway     string                      `json:"Gateway"`
+	MacAddress  string                      `json:"MacAddress"`
+	Networks    map[string]EndpointSettings `json:"Networks"`
 }
 
 // PortBinding is Docker's host side of a published port.
@@ -192,6 +199,9 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 	d.HostConfig.RestartPolicy = map[string]any{"Name": name, "MaximumRetryCount": max}
 	if c.Net != nil {
 		d.HostConfig.NetworkMode = c.Net.Mode
+		if c.Net.Bridge != "" {
+			d.HostConfig.NetworkMode = c.Net.Bridge // Docker names the user network
+		}
 		for _, p := range c.Net.Ports {
 			k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
 			ports[k] = append(ports[k], PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
@@ -199,5 +209,6 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 	}
 	d.HostConfig.PortBindings = ports
 	d.NetworkSettings.Ports = ports
+	e.containerNetworks(c, &d.NetworkSettings)
 	return d, nil
 }

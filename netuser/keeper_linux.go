@@ -311,7 +311,8 @@ func (k *keeper) join(c *net.UnixConn, m Member, nsfd int) (string, error) {
 	}
 	k.seq++
 	veth := fmt.Sprintf("nkv%d", k.seq)
-	if err := k.r.addVeth(veth, MemberInterface, nsfd, vethMTU); err != nil {
+	mac := MACFor(addr)
+	if err := k.r.addVeth(veth, MemberInterface, nsfd, vethMTU, mac); err != nil {
 		return "", err
 	}
 	fail := func(err error) (string, error) {
@@ -344,7 +345,7 @@ func (k *keeper) join(c *net.UnixConn, m Member, nsfd int) (string, error) {
 		_ = cr.setUp(lo, 0)
 	}
 	leases = append(leases, Lease{ID: m.ID, Name: m.Name, Hostname: m.Hostname, Aliases: m.Aliases,
-		Addr: addr.String(), Hosts: m.Hosts, Veth: veth})
+		Addr: addr.String(), MAC: mac.String(), Hosts: m.Hosts, Veth: veth})
 	if err := writeLeases(k.dir, leases); err != nil {
 		return fail(err)
 	}

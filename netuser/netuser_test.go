@@ -120,3 +120,12 @@ func TestFreeAddr(t *testing.T) {
 		t.Errorf("a full /30 gave %v", ip)
 	}
 }
+
+func TestMACFor(t *testing.T) {
+	if got := MACFor(net.ParseIP("10.89.0.2")).String(); got != "02:42:0a:59:00:02" {
+		t.Errorf("MACFor(10.89.0.2) = %s, want 02:42:0a:59:00:02", got)
+	}
+	if got := MACFor(net.ParseIP("fd00::1")); got != nil {
+		t.Errorf("MACFor of an IPv6 address = %s, want none", got)
+	}
+}

@@ -185,12 +185,16 @@ func (r *rtnl) addBridge(name string) error {
 }
 
 // addVeth makes a veth pair: name here, peer in the network namespace peerNS, both with mtu.
-func (r *rtnl) addVeth(name, peer string, peerNS int, mtu int) error {
-	peerMsg := append(ifinfomsg(0, 0, 0), encodeAttrs([]attr{
+func (r *rtnl) addVeth(name, peer string, peerNS int, mtu int, peerMAC net.HardwareAddr) error {
+	peerAttrs := []attr{
 		attrString(unix.IFLA_IFNAME, peer),
 		attrU32(unix.IFLA_MTU, uint32(mtu)),
 		attrU32(unix.IFLA_NET_NS_FD, uint32(peerNS)),
-	})...)
+	}
+	if len(peerMAC) > 0 {
+		peerAttrs = append(peerAttrs, attr{unix.IFLA_ADDRESS, []byte(peerMAC)})
+	}
+	peerMsg := append(ifinfomsg(0, 0, 0), encodeAttrs(peerAttrs)...)
 	body := append(ifinfomsg(0, 0, 0), encodeAttrs([]attr{
 		attrString(unix.IFLA_IFNAME, name),
 		attrU32(unix.IFLA_MTU, uint32(mtu)),
@@ -288,7 +292,7 @@ func Probe() error {
 			done <- fmt.Errorf("%w (is the kernel's bridge module available?)", err)
 			return
 		}
-		if err := r.addVeth("nkprobe0", "nkprobe1", self, vethMTU); err != nil {
+		if err := r.addVeth("nkprobe0", "nkprobe1", self, vethMTU, nil); err != nil {
 			done <- fmt.Errorf("%w (is the kernel's veth module available?)", err)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,9 +32,22 @@ type Lease struct {
 	Name     string   `json:"name"`
 	Hostname string   `json:"hostname,omitempty"`
 	Aliases  []string `json:"aliases,omitempty"`
-	Addr     string   `json:"addr"`  // IPv4, without the prefix length
-	Hosts    string   `json:"hosts"` // the member's /etc/hosts (a file in its run directory)
-	Veth     string   `json:"veth"`  // the bridge's end of its veth pair
+	Addr     string   `json:"addr"`          // IPv4, without the prefix length
+	MAC      string   `json:"mac,omitempty"` // eth0's hardware address (MACFor(Addr))
+	Hosts    string   `json:"hosts"`         // the member's /etc/hosts (a file in its run directory)
+	Veth     string   `json:"veth"`          // the bridge's end of its veth pair
+}
+
+// MACFor is the hardware address a member's eth0 gets for address ip: 02:42 (locally
+// administered, unicast) and the address's four bytes, as Docker gives its bridge's endpoints.
+// Derived rather than random, so an address always goes with the same MAC and neighbours'
+// ARP caches stay right when a member leaves and another takes its address.
+func MACFor(ip net.IP) net.HardwareAddr {
+	ip4 := ip.To4()
+	if ip4 == nil {
+		return nil
+	}
+	return net.HardwareAddr{0x02, 0x42, ip4[0], ip4[1], ip4[2], ip4[3]}
 }
 
 // keeperInfo is keeper.json.

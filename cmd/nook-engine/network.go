@@ -15,7 +15,8 @@ import (
 )
 
 // The network commands work on plain files (records in the graph root, leases in the run root)
-// and run in the CLI, without a user namespace. Their errors exit 1, as Docker's do.
+// and run in the CLI, without a user namespace, but connect and disconnect, which change a
+// container's record in the store and so run in the engine. Their errors exit 1, as Docker's do.
 
 func newNetworkCmd() *cobra.Command {
 	c := &cobra.Command{
@@ -23,7 +24,8 @@ func newNetworkCmd() *cobra.Command {
 		Short: "Manage user-defined networks",
 		Args:  rangeArgs(0, 0),
 	}
-	c.AddCommand(newNetworkCreateCmd(), newNetworkLsCmd(), newNetworkRmCmd(), newNetworkInspectCmd(), newNetworkPruneCmd())
+	c.AddCommand(newNetworkCreateCmd(), newNetworkLsCmd(), newNetworkRmCmd(), newNetworkInspectCmd(), newNetworkPruneCmd(),
+		newNetworkConnectCmd(), newNetworkDisconnectCmd())
 	return c
 }
 
@@ -165,6 +167,8 @@ type networkIPAM struct {
 
 type networkEndpoint struct {
 	Name        string   `json:"Name"`
+	EndpointID  string   `json:"EndpointID"`
+	MacAddress  string   `json:"MacAddress"`
 	IPv4Address string   `json:"IPv4Address"`
 	IPv6Address string   `json:"IPv6Address"`
 	Aliases     []string `json:"Aliases,omitempty"`
@@ -201,7 +205,8 @@ func newNetworkInspectCmd() *cobra.Command {
 					in.Labels = map[string]string{}
 				}
 				for _, m := range members {
-					in.Containers[m.ID] = networkEndpoint{Name: m.Name, IPv4Address: m.Addr + prefix, Aliases: m.Aliases}
+					in.Containers[m.ID] = networkEndpoint{Name: m.Name, EndpointID: engine.EndpointID(n.ID, m.ID),
+						MacAddress: m.MAC, IPv4Address: m.Addr + prefix, Aliases: m.Aliases}
 				}
 				out = append(out, in)
 			}
@@ -249,4 +254,41 @@ func newNetworkPruneCmd() *cobra.Command {
 	}
 	c.Flags().BoolP("force", "f", false, "do not ask (nook never asks)")
 	return c
+}
+
+func newNetworkConnectCmd() *cobra.Command {
+	var aliases []string
+	c := &cobra.Command{
+		Use:   "connect [OPTIONS] NETWORK CONTAINER",
+		Short: "Connect a stopped or created container to a network: it joins at its next start",
+		Args:  rangeArgs(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := openEngine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			return networkError(e.ConnectNetwork(args[0], args[1], aliases))
+		},
+	}
+	c.Flags().StringArrayVar(&aliases, "alias", nil, "another name the container has on the network")
+	return engineCmd(c)
+}
+
+func newNetworkDisconnectCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "disconnect [OPTIONS] NETWORK CONTAINER",
+		Short: "Disconnect a stopped or created container from a network",
+		Args:  rangeArgs(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := openEngine()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			return networkError(e.DisconnectNetwork(args[0], args[1]))
+		},
+	}
+	c.Flags().BoolP("force", "f", false, "accepted for Docker's scripts; a running container is refused all the same")
+	return engineCmd(c)
 }

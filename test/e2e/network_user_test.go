@@ -346,3 +346,229 @@ func TestNetworkInfoBackends(t *testing.T) {
 		}
 	}
 }
+
+// inspectedEndpoint is one entry of a container's NetworkSettings.Networks.
+type inspectedEndpoint struct {
+	NetworkID, EndpointID, Gateway, IPAddress, MacAddress string
+	IPPrefixLen                                           int
+	Aliases                                               []string
+}
+
+type inspectedNetSettings struct {
+	HostConfig      struct{ NetworkMode string }
+	NetworkSettings struct {
+		IPAddress, Gateway string
+		IPPrefixLen        int
+		Networks           map[string]inspectedEndpoint
+		Ports              map[string]any
+	}
+}
+
+func inspectNetSettings(t *testing.T, s *store, args ...string) inspectedNetSettings {
+	t.Helper()
+	r := s.mustNook(t, append(args, "--type", "container")...)
+	var docs []inspectedNetSettings
+	if err := json.Unmarshal([]byte(r.Stdout), &docs); err != nil || len(docs) != 1 {
+		t.Fatalf("nook %v: %v\n%s", args, err, r)
+	}
+	return docs[0]
+}
+
+// TestNetworkUserInspect: `nook inspect` shows a member's address, MAC, gateway and aliases on
+// its network as Docker does, and they are the container's own (read inside it);
+// `network inspect` lists the running members.
+func TestNetworkUserInspect(t *testing.T) {
+	requireSubIDs(t)
+	s := newStore(t, "unetinsp", storeOptions{}, false)
+	netID := strings.TrimSpace(s.mustNook(t, "network", "create", "--subnet", "10.92.4.0/24", "lab").Stdout)
+	s.runDetached(t, "web", "--network", "lab", "--network-alias", "db", "demo", "sleep", "600")
+	ctrID := strings.TrimSpace(s.mustNook(t, "inspect", "--format", "{{.Id}}", "web").Stdout)
+
+	d := inspectNetSettings(t, s, "inspect", "web")
+	ep, ok := d.NetworkSettings.Networks["lab"]
+	if !ok || len(d.NetworkSettings.Networks) != 1 {
+		t.Fatalf("NetworkSettings.Networks of a member of lab: %+v", d.NetworkSettings.Networks)
+	}
+	if !strings.HasPrefix(ep.IPAddress, "10.92.4.") || ep.IPPrefixLen != 24 || ep.Gateway != "10.92.4.1" ||
+		ep.NetworkID != netID || len(ep.EndpointID) != 64 || len(ep.Aliases) != 1 || ep.Aliases[0] != "db" {
+		t.Errorf("Networks.lab = %+v, want an address of 10.92.4.0/24, gateway 10.92.4.1, network %s, alias db", ep, netID)
+	}
+	if d.HostConfig.NetworkMode != "lab" {
+		t.Errorf("HostConfig.NetworkMode = %q, want lab", d.HostConfig.NetworkMode)
+	}
+	if d.NetworkSettings.IPAddress != "" {
+		t.Errorf("top-level IPAddress %q for a member of a user network, want empty as Docker", d.NetworkSettings.IPAddress)
+	}
+	if d.NetworkSettings.Ports == nil {
+		t.Errorf("NetworkSettings.Ports is null, want {}")
+	}
+	// What inspect says is what the container has.
+	link := s.mustNook(t, "exec", "web", "ip", "-o", "addr", "show", "eth0").Stdout
+	if !strings.Contains(link, ep.IPAddress+"/24") {
+		t.Errorf("inspect says %s/24 but the container's eth0 is:\n%s", ep.IPAddress, link)
+	}
+	if mac := s.mustNook(t, "exec", "web", "cat", "/sys/class/net/eth0/address").Stdout; ep.MacAddress == "" || strings.TrimSpace(mac) != ep.MacAddress {
+		t.Errorf("inspect says MAC %q, the container's eth0 has %q", ep.MacAddress, strings.TrimSpace(mac))
+	}
+	for _, args := range [][]string{
+		{"inspect", "--format", "{{.NetworkSettings.Networks.lab.IPAddress}}", "web"},
+		{"container", "inspect", "-f", "{{.NetworkSettings.Networks.lab.IPAddress}}", "web"},
+	} {
+		if got := strings.TrimSpace(s.mustNook(t, args...).Stdout); got != ep.IPAddress {
+			t.Errorf("nook %v = %q, want %s", args, got, ep.IPAddress)
+		}
+	}
+
+	// network inspect: the member under Containers, keyed by its ID, in Docker's shape.
+	r := s.mustNook(t, "network", "inspect", "lab")
+	var ns []struct {
+		Containers map[string]struct{ Name, EndpointID, MacAddress, IPv4Address string }
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &ns); err != nil || len(ns) != 1 {
+		t.Fatalf("network inspect lab: %v\n%s", err, r)
+	}
+	m, ok := ns[0].Containers[ctrID]
+	if len(ns[0].Containers) != 1 || !ok || m.Name != "web" || m.IPv4Address != ep.IPAddress+"/24" || m.MacAddress != ep.MacAddress || m.EndpointID != ep.EndpointID {
+		t.Errorf("network inspect lab Containers = %+v, want %s: web %s/24 %s", ns[0].Containers, ctrID, ep.IPAddress, ep.MacAddress)
+	}
+
+	// Stopped, it is still on lab (it joins at its next start), with no address, as Docker shows.
+	s.mustNook(t, "stop", "-t", "1", "web")
+	d = inspectNetSettings(t, s, "inspect", "web")
+	if ep, ok := d.NetworkSettings.Networks["lab"]; !ok || ep.IPAddress != "" || ep.NetworkID != netID {
+		t.Errorf("a stopped member's Networks: %+v, want lab with network %s and no address", d.NetworkSettings.Networks, netID)
+	}
+	if n := inspectNetwork(t, s, "lab"); len(n.Containers) != 0 {
+		t.Errorf("network inspect lists a stopped container: %+v", n.Containers)
+	}
+}
+
+// TestNetworkInspectDefault: a container on slirp4netns or pasta shows the address it has there.
+func TestNetworkInspectDefault(t *testing.T) {
+	requireSubIDs(t)
+	s := newStore(t, "unetinspdef", storeOptions{}, false)
+	var modes []string
+	if why := slirpUnusable(); why == "" {
+		modes = append(modes, "slirp4netns")
+	} else {
+		t.Logf("slirp4netns is not tested: %s", why)
+	}
+	if why := pastaUnusable(); why == "" {
+		modes = append(modes, "pasta")
+	} else {
+		t.Logf("pasta is not tested: %s", why)
+	}
+	if len(modes) == 0 {
+		skipf(t, "neither slirp4netns nor pasta works here")
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			name := "def-" + mode
+			s.runDetached(t, name, "--network", mode, "demo", "sleep", "600")
+			d := inspectNetSettings(t, s, "inspect", name)
+			ep, ok := d.NetworkSettings.Networks[mode]
+			if !ok || ep.IPAddress == "" || ep.IPPrefixLen == 0 || ep.Gateway == "" {
+				t.Fatalf("Networks of a %s container: %+v", mode, d.NetworkSettings.Networks)
+			}
+			if mode == "slirp4netns" && (ep.IPAddress != "10.0.2.100" || ep.IPPrefixLen != 24 || ep.Gateway != "10.0.2.2") {
+				t.Errorf("Networks.slirp4netns = %+v, want 10.0.2.100/24 via 10.0.2.2", ep)
+			}
+			if d.NetworkSettings.IPAddress != ep.IPAddress || d.NetworkSettings.Gateway != ep.Gateway {
+				t.Errorf("top-level IPAddress %q gateway %q, want the default network's %s %s", d.NetworkSettings.IPAddress, d.NetworkSettings.Gateway, ep.IPAddress, ep.Gateway)
+			}
+			addrs := s.mustNook(t, "exec", name, "ip", "-4", "-o", "addr").Stdout
+			if !strings.Contains(addrs, " "+ep.IPAddress+"/"+strconv.Itoa(ep.IPPrefixLen)+" ") {
+				t.Errorf("inspect says %s/%d but the container has:\n%s", ep.IPAddress, ep.IPPrefixLen, addrs)
+			}
+			route := s.mustNook(t, "exec", name, "ip", "-4", "route", "show", "default").Stdout
+			if !strings.Contains(route, "via "+ep.Gateway+" ") {
+				t.Errorf("inspect says gateway %s but the container's default route is %q", ep.Gateway, route)
+			}
+			if got := strings.TrimSpace(s.mustNook(t, "inspect", "-f", "{{.NetworkSettings.Networks."+mode+".IPAddress}}", name).Stdout); got != ep.IPAddress {
+				t.Errorf("--format Networks.%s.IPAddress = %q", mode, got)
+			}
+		})
+	}
+}
+
+// TestNetworkUserConnect: `network connect` and `disconnect` change the network a stopped or
+// created container joins at its next start; a running container is refused with one line
+// that says why and what to do (exit 1, as Docker's network commands).
+func TestNetworkUserConnect(t *testing.T) {
+	requireSubIDs(t)
+	requireSlirp(t)
+	s := newStore(t, "unetconn", storeOptions{}, false)
+	nh := netHelper(t)
+	netID := strings.TrimSpace(s.mustNook(t, "network", "create", "--subnet", "10.93.2.0/24", "lab").Stdout)
+	s.mustNook(t, "network", "create", "other")
+	refused := func(want string, args ...string) {
+		t.Helper()
+		r := s.nook(t, args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Errorf("nook %v: want exit 1 and one line saying %q\n%s", args, want, r)
+		}
+	}
+
+	s.mustNook(t, "create", "--name", "c1", "--network", "slirp4netns", "-v", nh+":/nh:ro", "demo", "/nh/nh", "tcppeer", "8080")
+	t.Cleanup(func() { s.nook(t, "rm", "-f", "c1") })
+	if r := s.mustNook(t, "network", "connect", "--alias", "db", "lab", "c1"); r.Stdout != "" {
+		t.Errorf("network connect printed %q, want nothing (as Docker)", r.Stdout)
+	}
+	d := inspectNetSettings(t, s, "inspect", "c1")
+	if ep, ok := d.NetworkSettings.Networks["lab"]; !ok || ep.NetworkID != netID || len(ep.Aliases) != 1 || ep.Aliases[0] != "db" || d.HostConfig.NetworkMode != "lab" {
+		t.Errorf("a created container connected to lab: NetworkMode %q, Networks %+v", d.HostConfig.NetworkMode, d.NetworkSettings.Networks)
+	}
+	refused("endpoint with name c1 already exists in network lab", "network", "connect", "lab", "c1")
+	refused("disconnect it first", "network", "connect", "other", "c1")
+	refused("network nosuch not found", "network", "connect", "nosuch", "c1")
+
+	// Started, it is a member, reachable by its alias, and keeps its slirp4netns for outbound.
+	s.mustNook(t, "start", "c1")
+	addr := memberAddr(t, s, "lab", "c1")
+	if !strings.HasPrefix(addr, "10.93.2.") {
+		t.Errorf("c1's address on lab is %s", addr)
+	}
+	r := s.mustNook(t, "run", "--rm", "--network", "lab", "demo", "sh", "-c", ncRetry("db", "8080"))
+	if !strings.HasPrefix(r.Stdout, "peer 10.93.2.") {
+		t.Errorf("c1 by its alias db on lab: %q", r.Stdout)
+	}
+	if r := s.mustNook(t, "exec", "c1", "ip", "-o", "link"); !strings.Contains(r.Stdout, "tap0") || !strings.Contains(r.Stdout, "eth0") {
+		t.Errorf("a connected slirp4netns container should have tap0 and eth0:\n%s", r)
+	}
+
+	// Running: refused both ways, and nothing changes.
+	refused("stop it (nook stop c1), disconnect it, and start it again", "network", "disconnect", "lab", "c1")
+	s.runDetached(t, "c2", "--network", "slirp4netns", "demo", "sleep", "600")
+	refused("stop it (nook stop c2), connect it, and start it again", "network", "connect", "lab", "c2")
+	if _, ok := inspectNetSettings(t, s, "inspect", "c2").NetworkSettings.Networks["lab"]; ok {
+		t.Errorf("a refused connect changed c2's networks")
+	}
+	s.mustNook(t, "create", "--name", "c3", "--network", "none", "demo", "true")
+	t.Cleanup(func() { s.nook(t, "rm", "-f", "c3") })
+	refused("--network none", "network", "connect", "lab", "c3")
+
+	// Stopped, it is disconnected: its next start has no eth0, and lab no member.
+	s.mustNook(t, "stop", "-t", "1", "c1")
+	if r := s.mustNook(t, "network", "disconnect", "lab", "c1"); r.Stdout != "" {
+		t.Errorf("network disconnect printed %q, want nothing", r.Stdout)
+	}
+	d = inspectNetSettings(t, s, "inspect", "c1")
+	if _, ok := d.NetworkSettings.Networks["lab"]; ok || d.HostConfig.NetworkMode != "slirp4netns" {
+		t.Errorf("after disconnect: NetworkMode %q, Networks %+v, want slirp4netns only", d.HostConfig.NetworkMode, d.NetworkSettings.Networks)
+	}
+	refused("container c1 is not connected to network lab", "network", "disconnect", "lab", "c1")
+	s.mustNook(t, "start", "c1")
+	if r := s.mustNook(t, "exec", "c1", "ip", "-o", "link"); strings.Contains(r.Stdout, "eth0") {
+		t.Errorf("c1 still has eth0 after its disconnect and start:\n%s", r)
+	}
+	if n := inspectNetwork(t, s, "lab"); len(n.Containers) != 0 {
+		t.Errorf("lab still lists members after c1's disconnect: %+v", n.Containers)
+	}
+	// Disconnect from the network, then connect to another: both while stopped.
+	s.mustNook(t, "stop", "-t", "1", "c1")
+	s.mustNook(t, "network", "connect", "other", "c1")
+	s.mustNook(t, "start", "c1")
+	if got := memberAddr(t, s, "other", "c1"); got == "" {
+		t.Errorf("c1 is not a member of other after connect and start")
+	}
+}
