@@ -21,6 +21,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 
 	"github.com/nook-containers/nook/build"
+	"github.com/nook-containers/nook/internal/timing"
 )
 
 // BuildOptions are `nook build`'s settings.
@@ -465,6 +466,7 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 	// The step's container is removed as soon as its changes are taken: its record and layer
 	// need not survive a crash (volatile: not synced to disk), nor does it keep a log.
 	var layer *newLayer
+	timing.Mark("build step start")
 	code, runErr := b.e.Run(ctx, RunOptions{
 		Image: st.image, Args: argv, Entrypoint: &noEntrypoint, Env: st.Scope.RunEnv(st.Env()),
 		Name: name, Network: b.o.Network, Stdout: pw, Stderr: pw, Remove: true, volatile: true,
@@ -473,6 +475,7 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 			if code != 0 {
 				return nil
 			}
+			timing.Mark("build step exited")
 			ctr, err := b.e.Store.Container(id)
 			if err != nil {
 				return fmt.Errorf("find the build container %s: %w", name, err)
@@ -481,6 +484,7 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 				return fmt.Errorf("unmount the build container %s: %w", name, err)
 			}
 			layer, err = b.diff(ctr.LayerID, true, am.targets)
+			timing.Mark("build step diffed")
 			return err
 		},
 	})
@@ -499,6 +503,7 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 		}
 		return "", b.plan.Errorf(step.Line, "%s", msg)
 	}
+	timing.Mark("build step removed")
 	next := cloneConfig(&st.Config)
 	build.AddHistory(&next, step.Text, layer == nil, time.Now().UTC())
 	id, err := b.e.commitImage(ctx, st.image, &next, layer)
@@ -506,6 +511,7 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 		b.drop(layer)
 		return "", err
 	}
+	timing.Mark("build step committed")
 	st.Config = next
 	return id, nil
 }

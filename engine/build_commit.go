@@ -2,6 +2,7 @@ package engine
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -26,6 +28,7 @@ import (
 	"go.podman.io/storage/pkg/archive"
 
 	"github.com/nook-containers/nook/build"
+	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/overlay"
 )
 
@@ -91,52 +94,30 @@ func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer,
 			return nil, err
 		}
 	}
+	timing.Mark("build diff start")
 	none := archive.Uncompressed
 	rc, err := b.e.Store.Diff("", layerID, &storage.DiffOptions{Compression: &none})
 	if err != nil {
 		return nil, fmt.Errorf("read the container's changes: %w", err)
 	}
-	rcOpen := true
-	defer func() {
-		if rcOpen {
-			rc.Close()
-		}
-	}()
-
-	var sink io.Writer
-	var tarFile, splitFile *os.File
-	var split chan error
-	var pw *io.PipeWriter
-	if upper == "" {
-		if tarFile, err = os.CreateTemp(b.tmp, "layer-"); err != nil {
-			return nil, err
-		}
-		defer tarFile.Close()
-		sink = tarFile
-	} else {
-		if splitFile, err = os.CreateTemp(b.tmp, "tar-split-"); err != nil {
-			return nil, err
-		}
-		var pr *io.PipeReader
-		pr, pw = io.Pipe()
-		split = make(chan error, 1)
-		go func() {
-			its, err := asm.NewInputTarStream(pr, tarstorage.NewJSONPacker(splitFile), tarstorage.NewDiscardFilePutter())
-			if err == nil {
-				_, err = io.Copy(io.Discard, its)
-			}
-			pr.CloseWithError(err)
-			split <- err
-		}()
-		defer pw.Close()
-		sink = pw
+	// Closed once, on every path: closing it releases the layer store's lock.
+	rc = &closeOnce{ReadCloser: rc}
+	defer rc.Close()
+	if upper != "" {
+		return b.stageUpper(rc, upper)
 	}
+	// fuse-overlayfs and copy modes: the tar, without the init's artifacts, to a file that
+	// PutLayer unpacks.
+	tarFile, err := os.CreateTemp(b.tmp, "layer-")
+	if err != nil {
+		return nil, err
+	}
+	defer tarFile.Close()
 	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(sink, h)}
+	cw := &countWriter{w: io.MultiWriter(tarFile, h)}
 	tr := tar.NewReader(rc)
 	tw := tar.NewWriter(cw)
 	entries := 0
-	uids, gids := map[uint32]bool{}, map[uint32]bool{}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -149,7 +130,6 @@ func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer,
 			continue
 		}
 		entries++
-		uids[uint32(hdr.Uid)], gids[uint32(hdr.Gid)] = true, true
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, err
 		}
@@ -160,35 +140,80 @@ func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer,
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	rcOpen = false
 	if err := rc.Close(); err != nil {
 		return nil, fmt.Errorf("read the container's changes: %w", err)
 	}
-	l := &newLayer{digest: digest.NewDigest(digest.SHA256, h), size: cw.n}
-	if upper == "" {
-		if entries == 0 {
-			return nil, nil
-		}
-		l.path = tarFile.Name()
-		return l, nil
-	}
-	pw.Close()
-	if err := <-split; err != nil {
-		splitFile.Close()
-		return nil, fmt.Errorf("index the container's changes: %w", err)
-	}
+	timing.Mark("build diff read")
 	if entries == 0 {
-		splitFile.Close()
 		return nil, nil
 	}
+	return &newLayer{digest: digest.NewDigest(digest.SHA256, h), size: cw.n, path: tarFile.Name()}, nil
+}
+
+// stageUpper reads the driver's tar of the upper directory once, as it comes: tar-split indexes
+// it, the digest and size are taken of the very same bytes, and the headers are read only for
+// the owners the store records; then the files are moved into the driver's staging directory.
+// The init's artifacts were removed from upper before, so nothing is filtered out and the
+// stream is not written again (doing so cost more than running a small step's command).
+func (b *builder) stageUpper(rc io.ReadCloser, upper string) (*newLayer, error) {
+	splitFile, err := os.CreateTemp(b.tmp, "tar-split-")
+	if err != nil {
+		return nil, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			splitFile.Close()
+		}
+	}()
+	bw := bufio.NewWriterSize(splitFile, 64<<10)
+	its, err := asm.NewInputTarStream(rc, tarstorage.NewJSONPacker(bw), tarstorage.NewDiscardFilePutter())
+	if err != nil {
+		return nil, fmt.Errorf("index the container's changes: %w", err)
+	}
+	h := sha256.New()
+	cw := &countWriter{w: h}
+	tee := io.TeeReader(its, cw)
+	tr := tar.NewReader(tee)
+	entries := 0
+	uids, gids := map[uint32]bool{}, map[uint32]bool{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the container's changes: %w", err)
+		}
+		entries++
+		uids[uint32(hdr.Uid)], gids[uint32(hdr.Gid)] = true, true
+	}
+	// The end-of-archive blocks and padding are part of the layer's bytes too.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return nil, fmt.Errorf("read the container's changes: %w", err)
+	}
+	if err := rc.Close(); err != nil {
+		return nil, fmt.Errorf("read the container's changes: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("index the container's changes: %w", err)
+	}
+	if _, err := splitFile.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	timing.Mark("build diff read")
+	if entries == 0 {
+		return nil, nil
+	}
+	l := &newLayer{digest: digest.NewDigest(digest.SHA256, h), size: cw.n}
 	d := &moveDiffer{from: upper, out: drivers.DriverWithDifferOutput{
 		Size: l.size, UncompressedDigest: l.digest, CompressedDigest: l.digest, TarSplit: splitFile,
 		UIDs: sortedIDs(uids), GIDs: sortedIDs(gids),
 	}}
 	if l.staged, err = b.e.Store.PrepareStagedLayer(nil, d); err != nil {
-		splitFile.Close()
 		return nil, fmt.Errorf("stage the container's changes: %w", err)
 	}
+	keep = true
 	return l, nil
 }
 
@@ -223,6 +248,18 @@ func (m *moveDiffer) ApplyDiff(dest string, _ *archive.TarOptions, _ *drivers.Di
 }
 
 func (m *moveDiffer) Close() error { return nil }
+
+// closeOnce is a ReadCloser whose Close does its work only the first time.
+type closeOnce struct {
+	io.ReadCloser
+	once sync.Once
+	err  error
+}
+
+func (c *closeOnce) Close() error {
+	c.once.Do(func() { c.err = c.ReadCloser.Close() })
+	return c.err
+}
 
 type countWriter struct {
 	w io.Writer
