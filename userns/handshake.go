@@ -2,10 +2,10 @@ package userns
 
 // The handshake between the nook CLI (outside) and the engine (inside the user namespace).
 //
-//	nook CLI (uid U, host)                 nook-runtime shim                      nook engine
+//	nook CLI (uid U, host)                 nook-runtime shim                      nook-engine
 //	──────────────────────                 ─────────────────                      ───────────
 //	plan := idmap.Resolve()
-//	open /proc/self/exe  ──── fd 4 ───┐
+//	open EngineExe       ──── fd 4 ───┐
 //	pipe                 ──── fd 3 ───┤
 //	clone(NEWUSER|NEWNS, setsid,      │
 //	      pdeathsig=KILL) ────────────┴──► read(fd 3) ... blocks
@@ -21,10 +21,11 @@ package userns
 // user, so the kernel gives that exec no capabilities (capabilities(7), "Capabilities and
 // execution of programs by root"). Only an exec made after the maps are written runs as root of
 // the namespace with a full permitted set. The shim is the small nook-runtime binary so that
-// this extra exec costs about a millisecond instead of the CLI's package initialisation.
+// this extra exec costs about a millisecond instead of the engine's package initialisation.
 //
-// Why fd 4: the engine is the same file as the CLI that started it, opened before the clone, so
-// replacing the binary on disk meanwhile cannot change what runs inside.
+// Why fd 4: the engine binary (bin/nook-engine, found by EnginePath when the lean CLI runs this;
+// /proc/self/exe when nook-engine itself is the CLI) is opened before the clone, so replacing it
+// on disk meanwhile cannot change what runs inside.
 //
 // fd 5 is the control pipe, the engine's way to tell the CLI that a container's monitor must
 // outlive it or that work is left for the host (diagram in control_linux.go).
