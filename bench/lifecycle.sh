@@ -19,6 +19,8 @@ bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$bench_dir")
 # shellcheck source-path=SCRIPTDIR source=../test/lib.sh
 . "$repo/test/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$bench_dir/lib.sh"
 
 runs=${BENCH_LIFECYCLE_RUNS:-10}
 podman=${BENCH_PODMAN:-0}
@@ -27,29 +29,7 @@ settle=${BENCH_IDLE_SETTLE:-130}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_LIFECYCLE_RUNS must be a positive number" >&2; exit 2; }
 
 if [[ ${1:-} != --measure ]]; then
-	for b in nook nook-engine nook-runtime; do
-		[[ -x $repo/bin/$b ]] || { echo "bench: $repo/bin/$b is missing; run 'make build' first" >&2; exit 2; }
-	done
-	deps="jq"
-	[[ $podman == 1 ]] && deps="$deps podman runc"
-	# shellcheck disable=SC2086
-	nook_install_deps $deps
-	if [[ $(id -u) -eq 0 ]]; then
-		NOOK_TEST_USER=$(nook_setup_user "$NOOK_TEST_USER")
-		export NOOK_TEST_USER
-	fi
-	out=$(mktemp "${TMPDIR:-/tmp}/lifecycle-bench.XXXXXX")
-	chmod 0666 "$out"
-	rc=0
-	# The knobs go as arguments: nook_as_user starts the user with a clean environment.
-	nook_as_user bash "$bench_dir/lifecycle.sh" --measure "$out" "$runs" "$podman" "$settle" || rc=$?
-	if [[ -s $out ]]; then
-		mkdir -p "$bench_dir/results"
-		cp "$out" "$bench_dir/results/lifecycle.json"
-		echo "bench: lifecycle results written to bench/results/lifecycle.json"
-	fi
-	rm -f "$out"
-	exit "$rc"
+	bench_as_user lifecycle "jq" "$runs" "$podman" "$settle"
 fi
 
 # ---- as the measuring user ------------------------------------------------------------

@@ -15,35 +15,15 @@ bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$bench_dir")
 # shellcheck source-path=SCRIPTDIR source=../test/lib.sh
 . "$repo/test/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$bench_dir/lib.sh"
 
 runs=${BENCH_PULL_RUNS:-3}
 podman=${BENCH_PODMAN:-0}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_PULL_RUNS must be a positive number" >&2; exit 2; }
 
 if [[ ${1:-} != --measure ]]; then
-	for b in nook nook-engine nook-runtime; do
-		[[ -x $repo/bin/$b ]] || { echo "bench: $repo/bin/$b is missing; run 'make build' first" >&2; exit 2; }
-	done
-	deps="docker-registry jq"
-	[[ $podman == 1 ]] && deps="$deps podman runc"
-	# shellcheck disable=SC2086
-	nook_install_deps $deps
-	if [[ $(id -u) -eq 0 ]]; then
-		NOOK_TEST_USER=$(nook_setup_user "$NOOK_TEST_USER")
-		export NOOK_TEST_USER
-	fi
-	out=$(mktemp "${TMPDIR:-/tmp}/nook-bench-pull.XXXXXX")
-	chmod 0666 "$out"
-	rc=0
-	# The knobs go as arguments: nook_as_user starts the user with a clean environment.
-	nook_as_user bash "$bench_dir/pull.sh" --measure "$out" "$runs" "$podman" || rc=$?
-	if [[ -s $out ]]; then
-		mkdir -p "$bench_dir/results"
-		cp "$out" "$bench_dir/results/pull.json"
-		echo "bench: pull/load results written to bench/results/pull.json"
-	fi
-	rm -f "$out"
-	exit "$rc"
+	bench_as_user pull "docker-registry jq" "$runs" "$podman"
 fi
 
 # ---- as the measuring user ------------------------------------------------------------
