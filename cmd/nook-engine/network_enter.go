@@ -3,7 +3,9 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/nook-containers/nook/engine"
 	"github.com/nook-containers/nook/netuser"
+	"github.com/nook-containers/nook/userns"
 )
 
 // userNetworkOf is the user network `nook run --network NAME` puts its container on, or "".
@@ -23,4 +25,18 @@ func userNetworkOf(cmd *cobra.Command) string {
 		return ""
 	}
 	return v
+}
+
+// rerunInNetwork asks the CLI to run this command again in a user network's keeper's user
+// namespace when starting refs needs it (userns.RequestNetwork); done says the request was
+// made (or failed) and this engine has nothing more to do.
+func rerunInNetwork(e *engine.Engine, refs []string) (done bool, err error) {
+	need, err := e.UserNetworkFor(refs)
+	if err != nil {
+		return true, err
+	}
+	if need == "" {
+		return false, nil
+	}
+	return true, userns.RequestNetwork(need)
 }

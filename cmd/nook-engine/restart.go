@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nook-containers/nook/engine"
-	"github.com/nook-containers/nook/userns"
 )
 
 func newRestartCmd() *cobra.Command {
@@ -21,11 +20,8 @@ func newRestartCmd() *cobra.Command {
 				return err
 			}
 			defer e.Close()
-			if need, err := e.UserNetworkFor(args); err != nil || need != "" {
-				if err != nil {
-					return err
-				}
-				return userns.RequestNetwork(need)
+			if done, err := rerunInNetwork(e, args); done {
+				return err
 			}
 			return eachContainer(cmd, args, func(ref string) error { return e.Restart(context.Background(), ref, timeout) })
 		},

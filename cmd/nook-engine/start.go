@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nook-containers/nook/engine"
-	"github.com/nook-containers/nook/userns"
 )
 
 func newStartCmd() *cobra.Command {
@@ -33,11 +32,8 @@ func newStartCmd() *cobra.Command {
 			}
 			defer e.Close()
 			// A container of a user network starts from that network's user namespace.
-			if need, err := e.UserNetworkFor(args); err != nil || need != "" {
-				if err != nil {
-					return err
-				}
-				return userns.RequestNetwork(need)
+			if done, err := rerunInNetwork(e, args); done {
+				return err
 			}
 			var errs []error
 			for _, ref := range args {

@@ -35,6 +35,6 @@ func main() {
 		os.Exit(code)
 	}
 	err = syscall.Exec(engine, append([]string{"nook"}, args...), os.Environ())
-	fmt.Fprintf(os.Stderr, "Error: run the engine %s: %v\n", engine, err)
+	fmt.Fprintf(os.Stderr, "Error: cannot run the engine %s: %v: install nook-engine next to nook, or set NOOK_ENGINE\n", engine, err)
 	os.Exit(125)
 }
