@@ -192,7 +192,7 @@ func (e *Engine) RemoveContainer(ref string, force bool) error {
 		if !force {
 			return fmt.Errorf("container %s is running: stop it first, or use --force", ref)
 		}
-		conn, err := e.signalContainer(c, syscall.SIGKILL, true)
+		conn, err := e.signalContainer(c, syscall.SIGKILL, true, true)
 		if err == nil {
 			e.waitGone(c, conn, 30*time.Second)
 			if conn != nil {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/cgroups"
+	"github.com/nook-containers/nook/internal/proc"
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/spec"
@@ -549,9 +550,19 @@ func (e *Engine) dialMonitor(c *Container) (*monitor.Conn, error) {
 // monitor, or the engine of the foreground `nook run` (monitor.SignalServer) — which is root of
 // the container's user namespace: this engine, in a sibling one, can signal the init only when
 // its user is nook's own. That direct signal remains for a watcher that serves no socket.
-func (e *Engine) signalContainer(c *Container, sig syscall.Signal, noRestart bool) (*monitor.Conn, error) {
+//
+// A caller that waits for the container's end (stop, rm -f) claims the cleanup: waitGone then
+// runs it in this engine, whose store is open already, instead of the monitor starting another
+// engine for it.
+func (e *Engine) signalContainer(c *Container, sig syscall.Signal, noRestart, claimCleanup bool) (*monitor.Conn, error) {
 	conn, err := e.dialMonitor(c)
 	if err == nil {
+		if claimCleanup {
+			if err := conn.ClaimCleanup(); err != nil {
+				conn.Close()
+				return nil, err
+			}
+		}
 		if err := conn.Kill(int(sig), noRestart); err != nil {
 			conn.Close()
 			return nil, err
@@ -568,18 +579,19 @@ func (e *Engine) signalContainer(c *Container, sig syscall.Signal, noRestart boo
 }
 
 // waitGone waits until the container's watcher (monitor or foreground engine) has ended, or
-// until timeout (<0: for ever); it reports whether it ended.
+// until timeout (<0: for ever); it reports whether it ended. When the monitor hands over its
+// cleanup (signalContainer claimed it), it runs here.
 func (e *Engine) waitGone(c *Container, conn *monitor.Conn, timeout time.Duration) bool {
 	done := make(chan struct{})
 	go func() {
 		if conn != nil {
-			conn.WaitExit()
+			conn.WaitExitCleanup(func() {
+				_ = e.Cleanup(c.ID)
+				timing.Mark("engine cleaned up")
+			})
 		}
-		for {
-			if st := e.stateOf(c.ID); st == nil || !st.MonitorAlive() {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		if st := e.stateOf(c.ID); st != nil {
+			proc.WaitGone(st.MonitorPid, st.MonitorStart, -1)
 		}
 		close(done)
 	}()
@@ -614,7 +626,7 @@ func (e *Engine) Stop(ref string, timeout int) error {
 	if timeout < 0 {
 		timeout = DefaultStopTimeout
 	}
-	conn, err := e.signalContainer(c, sig, true)
+	conn, err := e.signalContainer(c, sig, true, true)
 	if err != nil {
 		return err
 	}
@@ -626,7 +638,7 @@ func (e *Engine) Stop(ref string, timeout int) error {
 		timing.Mark("engine stop gone")
 		return nil
 	}
-	conn2, err := e.signalContainer(c, syscall.SIGKILL, true)
+	conn2, err := e.signalContainer(c, syscall.SIGKILL, true, true)
 	if err != nil {
 		return nil // it ended meanwhile
 	}
@@ -646,7 +658,7 @@ func (e *Engine) Kill(ref string, sig syscall.Signal) error {
 	if c.State != StateRunning {
 		return fmt.Errorf("container %s is not running", ref)
 	}
-	conn, err := e.signalContainer(c, sig, sig == syscall.SIGKILL)
+	conn, err := e.signalContainer(c, sig, sig == syscall.SIGKILL, false)
 	if conn != nil {
 		conn.Close()
 	}

@@ -11,6 +11,11 @@ package monitor
 //	'w' ROWS COLS (terminal size) ─────────► TIOCSWINSZ on the master
 //	'n' (do not restart it) ───────────────► restart policy suspended (stop, kill, rm -f)
 //	'k' SIGNAL (decimal) ──────────────────► kill(init, SIGNAL)
+//	'c' (I will clean up after it) ────────► the monitor hands its cleanup to this client
+//	                    ◄─────────────────── 'C' STATUS once the container has ended, to the
+//	                                           client that claimed the cleanup; it runs it and
+//	'd' (cleaned up) ──────────────────────► the monitor skips its own cleanup command (if the
+//	                                           client hangs up instead, the monitor runs it)
 //	                    ◄─────────────────── 'o' DATA, 'e' DATA (stdout, stderr), to attached clients
 //	                    ◄─────────────────── 'x' STATUS (decimal) once the container has ended
 //	                                           and its cleanup ran; then the monitor exits and
@@ -47,6 +52,12 @@ const (
 	FrameStdout    = 'o'
 	FrameStderr    = 'e'
 	FrameExit      = 'x'
+	// The cleanup hand-over: a client that waits for the container's end anyway (stop,
+	// rm -f) and has the store open runs the cleanup itself, instead of the monitor starting
+	// a whole engine for it.
+	FrameCleanupClaim = 'c'
+	FrameCleanupNow   = 'C'
+	FrameCleanupDone  = 'd'
 )
 
 const maxFrame = 32 << 10
@@ -136,8 +147,16 @@ func (c *Conn) Close() { unix.Close(c.fd) }
 // Fd is the connection's descriptor, for poll.
 func (c *Conn) Fd() int { return c.fd }
 
+// ClaimCleanup tells the monitor that this client will run the cleanup once the container has
+// ended (WaitExitCleanup); a monitor that has no cleanup to hand over ignores it.
+func (c *Conn) ClaimCleanup() error { return c.Send(FrameCleanupClaim, nil) }
+
 // WaitExit reads frames until the monitor ends and returns the status it sent (-1 if none).
-func (c *Conn) WaitExit() int {
+func (c *Conn) WaitExit() int { return c.WaitExitCleanup(nil) }
+
+// WaitExitCleanup is WaitExit that, when the monitor hands over the cleanup (after
+// ClaimCleanup), runs cleanup and reports it done.
+func (c *Conn) WaitExitCleanup(cleanup func()) int {
 	buf := make([]byte, maxFrame+1)
 	code := -1
 	for {
@@ -145,9 +164,15 @@ func (c *Conn) WaitExit() int {
 		if err != nil || typ == 0 {
 			return code
 		}
-		if typ == FrameExit {
+		switch typ {
+		case FrameExit:
 			if n, err := strconv.Atoi(string(p)); err == nil {
 				code = n
+			}
+		case FrameCleanupNow:
+			if cleanup != nil {
+				cleanup()
+				_ = c.Send(FrameCleanupDone, nil)
 			}
 		}
 	}

@@ -72,6 +72,7 @@ type client struct {
 	out      chan []byte   // frames to send; nil ends the writer
 	done     chan struct{} // closed when the writer has ended
 	attached bool
+	cleaned  chan struct{} // closed by FrameCleanupDone
 }
 
 type mon struct {
@@ -91,6 +92,7 @@ type mon struct {
 	stdinR    *os.File      // -i without a terminal: the read end of the container's stdin pipe
 	pending   []byte        // input for a terminal not yet there
 	attachOne sync.Once
+	claimer   *client // the client that will run the cleanup (FrameCleanupClaim)
 }
 
 // Run is `nook-runtime monitor CONFIG`: it starts the container, watches it for as long as it
@@ -343,7 +345,7 @@ func (m *mon) finish(code int) {
 	m.mu.Unlock()
 	_ = os.Remove(m.cfg.RunDir + "/" + AttachSocket)
 	timing.Mark("monitor container ended")
-	if len(m.cfg.Cleanup) > 0 {
+	if len(m.cfg.Cleanup) > 0 && !m.handOverCleanup(code) {
 		cmd := exec.Command(m.cfg.Cleanup[0], m.cfg.Cleanup[1:]...)
 		cmd.Args[0] = "nook"
 		cmd.Dir = "/"
@@ -373,6 +375,44 @@ func (m *mon) finish(code int) {
 		case <-deadline:
 		}
 	}
+}
+
+// cleanupWait bounds how long a client that claimed the cleanup may take: it waits for the
+// container's lock, which a start or rm of the same container may hold for a while.
+const cleanupWait = time.Minute
+
+// handOverCleanup asks the client that claimed the cleanup to run it, and reports whether it
+// did; a client that hangs up or takes too long leaves it to the monitor.
+func (m *mon) handOverCleanup(code int) bool {
+	m.mu.Lock()
+	c := m.claimer
+	m.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	// Under the lock the client is either still in m.clients with its queue open, or gone
+	// (handle removes it under the lock before closing the queue).
+	sent := false
+	m.mu.Lock()
+	if m.clients[c] {
+		select {
+		case c.out <- append([]byte{FrameCleanupNow}, strconv.Itoa(code)...):
+			sent = true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	m.mu.Unlock()
+	if !sent {
+		return false
+	}
+	select {
+	case <-c.cleaned:
+		timing.Mark("monitor cleanup handed over")
+		return true
+	case <-c.done:
+	case <-time.After(cleanupWait):
+	}
+	return false
 }
 
 // copyOut copies one output stream of the container to the log and the attached clients.
@@ -430,7 +470,7 @@ func (m *mon) serve(lfd int) {
 			}
 			return
 		}
-		c := &client{fd: fd, out: make(chan []byte, 256), done: make(chan struct{})}
+		c := &client{fd: fd, out: make(chan []byte, 256), done: make(chan struct{}), cleaned: make(chan struct{})}
 		m.mu.Lock()
 		m.clients[c] = true
 		m.mu.Unlock()
@@ -504,6 +544,17 @@ func (m *mon) handle(c *client) {
 			if n, err := strconv.Atoi(string(p)); err == nil && n > 0 {
 				m.kill(syscall.Signal(n))
 			}
+		case FrameCleanupClaim:
+			m.mu.Lock()
+			m.claimer = c
+			m.mu.Unlock()
+		case FrameCleanupDone:
+			m.mu.Lock()
+			if m.claimer == c {
+				close(c.cleaned)
+				m.claimer = nil
+			}
+			m.mu.Unlock()
 		}
 	}
 }

@@ -167,6 +167,63 @@ func TestLifecycleStopTimeout(t *testing.T) {
 	assertMatch(t, "STATUS after SIGKILL", psStatus(t, s, name), `^Exited \(137\) `)
 }
 
+// stop runs the cleanup itself once the monitor hands it over (the "engine cleaned up" mark
+// proves that path), and the container is left as a cleanup leaves it: exited with its status,
+// startable again, removable.
+func TestLifecycleStopRunsCleanup(t *testing.T) {
+	s := useMain(t)
+	name := "lsc" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "demo", "sh", "-c", termTrap)
+	waitLog(t, s, name, "ready", 10*time.Second)
+	r := s.nookEnv(t, []string{"NOOK_TIMING=1"}, "", "stop", name)
+	if r.Code != 0 {
+		t.Fatalf("nook stop: exit %d: %s", r.Code, r.Stderr)
+	}
+	assertContains(t, "nook stop's timing marks", r.Stderr, "engine cleaned up")
+	assertMatch(t, "STATUS after stop", psStatus(t, s, name), `^Exited \(3\) `)
+	s.mustNook(t, "start", name)
+	waitStatus(t, s, name, `^Up `, 10*time.Second)
+	s.mustNook(t, "rm", "-f", name)
+	assertNotContains(t, "nook ps -a after rm -f", s.mustNook(t, "ps", "-a").Stdout, name)
+}
+
+// A stop killed after it claimed the cleanup leaves the cleanup to the monitor. The container
+// is a --rm one, so the cleanup shows: it is removed once it ends.
+func TestLifecycleStopperKilled(t *testing.T) {
+	s := useMain(t)
+	before := graphEntries(s)
+	name := "lsk" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--rm", "--name", name, "demo", "sh", "-c", `trap '' TERM; echo ready; while :; do sleep 0.1; done`)
+	waitLog(t, s, name, "ready", 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	cmd := s.command(ctx, nil, "stop", "-t", "60", name)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the stop has sent its claim and TERM, which the payload ignores
+	// The engine runs in a session of its own and outlives its CLI: kill both.
+	killed := 0
+	for pid, c := range userProcs() {
+		if strings.Contains(c, " stop -t 60 "+name) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killed++
+		}
+	}
+	if killed == 0 {
+		t.Fatalf("no process of `nook stop -t 60 %s` found to kill", name)
+	}
+	_ = cmd.Wait()
+	assertMatch(t, "STATUS after the stop was killed", psStatus(t, s, name), `^Up `)
+	s.mustNook(t, "kill", name)
+	for deadline := time.Now().Add(20 * time.Second); strings.Contains(s.mustNook(t, "ps", "-a").Stdout, name); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the --rm container was not removed after it ended: its monitor did not clean up")
+		}
+	}
+	assertNoNewGraphEntries(t, s, before, "run -d --rm, a killed stop, kill")
+}
+
 // When the main process ends, every other process of the container ends with it.
 func TestLifecycleMainProcessEndsAll(t *testing.T) {
 	s := useMain(t)
