@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Network throughput (issue 3): a TCP stream for BENCH_NET_SECONDS (default 5) container→host and
 # host→published port, for each of nook's backends (slirp4netns with nook's port forwarder,
-# slirp4netns' own forwarder, pasta), member to member on a user network, against plain host
+# slirp4netns' own forwarder, pasta; container→host also with slirp4netns:bypass4netns=true),
+# member to member on a user network, against plain host
 # loopback and, with BENCH_PODMAN=1, rootless Podman's slirp4netns (its default here, with
 # rootlessport for published ports) and pasta. Both ends are the same static Go program (built here with
 # CGO_ENABLED=0 and bind-mounted into the container), so every row measures the network path,
@@ -122,9 +123,9 @@ row "host loopback" both "$("$tool" client "127.0.0.1:$p" "$secs" || true)"
 kill $srv
 
 # container -> host, per backend: a server on the host, the client in the container
-for nw in slirp4netns pasta:allow_host_loopback=true; do
+for nw in slirp4netns slirp4netns:bypass4netns=true pasta:allow_host_loopback=true; do
 	case $nw in
-	slirp4netns) dst=$hostip ;;         # slirp4netns reaches the host's own addresses
+	slirp4netns*) dst=$hostip ;;        # slirp4netns reaches the host's own addresses
 	pasta*) dst=$gw ;;                  # pasta maps the gateway to the host's loopback
 	esac
 	p=$(port); bind=0.0.0.0; [[ $nw == pasta* ]] && bind=127.0.0.1
@@ -206,6 +207,7 @@ if [[ -s $work/rows.tsv ]]; then
 	if grep -q '^podman' "$work/rows.tsv"; then
 		echo "nook against podman (same run):"
 		vs "nook slirp4netns" "podman slirp4netns (default)" container-host
+		vs "nook slirp4netns:bypass4netns=true" "podman slirp4netns (default)" container-host
 		vs "nook slirp4netns" "podman slirp4netns + rootlessport (default)" published
 		vs "nook pasta" "podman pasta (its forwarder)" published
 	fi

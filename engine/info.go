@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nook-containers/nook/bypass"
 	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/slirp"
@@ -73,6 +74,11 @@ func (e *Engine) Info() Info {
 	in.NetworkNotes = append(in.NetworkNotes, "default: "+def)
 	if def == NetSlirp {
 		in.NetworkNotes = append(in.NetworkNotes, "published ports (slirp4netns, user networks): nook's forwarder (port_handler=builtin); the container sees connections from 127.0.0.1")
+	}
+	if err := bypass.Supported(); err == nil {
+		in.NetworkNotes = append(in.NetworkNotes, "bypass4netns (slirp4netns:bypass4netns=true): supported (seccomp user notification with ADDFD)")
+	} else {
+		in.NetworkNotes = append(in.NetworkNotes, "bypass4netns (slirp4netns:bypass4netns=true): not usable: "+err.Error())
 	}
 	start := unprivilegedPortStart()
 	in.NetworkNotes = append(in.NetworkNotes, fmt.Sprintf("published ports: host ports from %d (sysctl net.ipv4.ip_unprivileged_port_start=%d)", start, start))

@@ -23,6 +23,7 @@ import (
 	"github.com/nook-containers/nook/internal/proc"
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
+	nookruntime "github.com/nook-containers/nook/runtime"
 	"github.com/nook-containers/nook/spec"
 	"github.com/nook-containers/nook/userns"
 )
@@ -174,6 +175,12 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 	s, err := spec.New(so)
 	if err != nil {
 		return nil, err
+	}
+	if nw.Bypass && nw.Mode == NetSlirp {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[nookruntime.BypassAnnotation] = "connect"
 	}
 	if o.TTY {
 		// The init sizes the terminal before the payload starts, so the first `stty size` is right.

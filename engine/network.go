@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nook-containers/nook/bypass"
 	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/slirp"
 	"github.com/nook-containers/nook/userns"
@@ -31,7 +32,10 @@ type network struct {
 	// PortHandler is who forwards published ports with slirp4netns: "" (nook's own
 	// forwarder, slirp.PortHandlerBuiltin) or slirp.PortHandlerSlirp4netns.
 	PortHandler string `json:",omitempty"`
-	Ports       []PortMapping
+	// Bypass is slirp4netns:bypass4netns=true: TCP connections to the host's network are made
+	// in the host's network namespace (package bypass).
+	Bypass bool `json:",omitempty"`
+	Ports  []PortMapping
 	// Bridge is the user network (netuser) the container is a member of, "" for none; Mode is
 	// then its outbound network: slirp4netns, or none for an internal network.
 	Bridge  string   `json:",omitempty"`
@@ -95,7 +99,7 @@ func defaultNetwork() string {
 }
 
 // parseNetwork reads --network: none, host, pasta[:allow_host_loopback=true|false],
-// slirp4netns[:allow_host_loopback=true|false,port_handler=builtin|slirp4netns], or the name of
+// slirp4netns[:allow_host_loopback=true|false,port_handler=builtin|slirp4netns,bypass4netns=true|false], or the name of
 // a user network (recorded under graphRoot). "" is the default.
 func parseNetwork(graphRoot, s string) (network, error) {
 	if s == "" {
@@ -157,11 +161,25 @@ func parseNetwork(graphRoot, s string) (network, error) {
 			default:
 				return network{}, fmt.Errorf("network option %q: port_handler is builtin or slirp4netns", opt)
 			}
+		case "bypass4netns":
+			if mode == NetPasta {
+				return network{}, fmt.Errorf("network option %q: bypass4netns works with slirp4netns only (--network slirp4netns:bypass4netns=true)", opt)
+			}
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return network{}, fmt.Errorf("network option %q: bypass4netns is true or false", opt)
+			}
+			if b {
+				if err := bypass.Supported(); err != nil {
+					return network{}, fmt.Errorf("network option %q cannot work here: %w", opt, err)
+				}
+			}
+			n.Bypass = b
 		default:
 			if mode == NetPasta {
 				return network{}, fmt.Errorf("network option %q is not supported: pasta takes allow_host_loopback=true", opt)
 			}
-			return network{}, fmt.Errorf("network option %q is not supported: slirp4netns takes allow_host_loopback=true and port_handler=builtin|slirp4netns", opt)
+			return network{}, fmt.Errorf("network option %q is not supported: slirp4netns takes allow_host_loopback=true, port_handler=builtin|slirp4netns and bypass4netns=true", opt)
 		}
 	}
 	return n, nil
@@ -434,7 +452,7 @@ func (nw network) slirpConfig() *slirp.Config {
 	var c slirp.Config
 	switch nw.Mode {
 	case NetSlirp:
-		c = slirp.Config{Backend: slirp.BackendSlirp4netns, AllowHostLoopback: nw.AllowHostLoopback, PortHandler: nw.PortHandler}
+		c = slirp.Config{Backend: slirp.BackendSlirp4netns, AllowHostLoopback: nw.AllowHostLoopback, PortHandler: nw.PortHandler, Bypass: nw.Bypass}
 	case NetPasta:
 		c = slirp.Config{Backend: slirp.BackendPasta, AllowHostLoopback: nw.AllowHostLoopback}
 	case NetNone:
@@ -467,11 +485,12 @@ func unprivilegedPortStart() int {
 }
 
 // startSlirp gives the init's network namespace (pid) its network and the published ports.
-func startSlirp(ctx context.Context, pid int, rundir string, nw network) (*slirp.Network, error) {
+func startSlirp(ctx context.Context, runtimePath string, pid int, rundir string, nw network) (*slirp.Network, error) {
 	c := nw.slirpConfig()
 	if c == nil {
 		return nil, nil
 	}
+	c.Runtime = runtimePath
 	return slirp.Setup(ctx, *c, pid, rundir)
 }
 
@@ -494,7 +513,8 @@ func (e *Engine) memberOf(nw *network, id, name, hostname, hosts string) error {
 	if nw.Bridge == "" {
 		return nil
 	}
-	if _, err := netuser.Load(e.Paths.GraphRoot, nw.Bridge); err != nil {
+	rec, err := netuser.Load(e.Paths.GraphRoot, nw.Bridge)
+	if err != nil {
 		if errors.Is(err, netuser.ErrNotFound) {
 			return fmt.Errorf("network %s not found: it was removed; create it again (nook network create %s) or remove the container", nw.Bridge, nw.Bridge)
 		}
@@ -504,7 +524,7 @@ func (e *Engine) memberOf(nw *network, id, name, hostname, hosts string) error {
 		return fmt.Errorf("internal error: container %s of network %s started outside the network's user namespace", name, nw.Bridge)
 	}
 	nw.member = &netuser.Member{Network: nw.Bridge, Dir: netuser.StateDir(e.Paths.RunRoot, nw.Bridge),
-		ID: id, Name: name, Hostname: hostname, Aliases: nw.Aliases, Hosts: hosts}
+		ID: id, Name: name, Hostname: hostname, Aliases: nw.Aliases, Hosts: hosts, Subnet: rec.Subnet}
 	return nil
 }
 

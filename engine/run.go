@@ -172,7 +172,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 			timing.Mark("engine init cloned")
 			initPid.Store(int64(pid))
 			if b.nw.slirpConfig() != nil {
-				n, err := startSlirp(ctx, pid, b.rundir, b.nw)
+				n, err := startSlirp(ctx, e.runtime, pid, b.rundir, b.nw)
 				if err != nil {
 					return err
 				}
@@ -190,6 +190,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 			}()
 			return nil
 		},
+		Listener: func(f *os.File) error { return net.Listener(f) },
 	})
 	tee.started() // the init holds the write ends now
 	if net != nil {

@@ -27,6 +27,10 @@ type InitOptions struct {
 	// Cgroup is the container's cgroup directory: the init is cloned into it
 	// (CLONE_INTO_CGROUP). nil leaves it in the caller's.
 	Cgroup *os.File
+	// Listener takes the seccomp listener the init sends when its config asks for one
+	// (runtime.BypassAnnotation): the network's bypass handler (slirp.Network.Listener). The
+	// file is closed when it returns; an error stops the start.
+	Listener func(*os.File) error
 }
 
 // Init is a started container init. Its process must be waited for with Wait.
@@ -112,6 +116,18 @@ func StartInit(o InitOptions) (*Init, error) {
 				return fail(errors.New("container init sent no terminal"))
 			}
 			in.Console = fd
+		case runtime.MsgListener:
+			if fd == nil {
+				return fail(errors.New("container init sent no seccomp listener"))
+			}
+			err := errors.New("the container asked for bypass4netns, but its network has no handler")
+			if o.Listener != nil {
+				err = o.Listener(fd)
+			}
+			fd.Close()
+			if err != nil {
+				return fail(err)
+			}
 		case runtime.MsgError:
 			if fd != nil {
 				fd.Close()

@@ -246,10 +246,13 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 			if m.cfg.Network == nil {
 				return nil
 			}
+			c := *m.cfg.Network
+			c.Runtime = m.cfg.Runtime
 			var err error
-			net, err = StartNetwork(m.cfg.Network, pid, m.cfg.RunDir)
+			net, err = StartNetwork(&c, pid, m.cfg.RunDir)
 			return err
 		},
+		Listener: func(f *os.File) error { return net.Listener(f) },
 	})
 	timing.Mark("monitor init started")
 	for _, f := range closeAfter {

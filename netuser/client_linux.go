@@ -28,6 +28,7 @@ type Member struct {
 	Hostname string   `json:"hostname,omitempty"`
 	Aliases  []string `json:"aliases,omitempty"`
 	Hosts    string   `json:"hosts"`
+	Subnet   string   `json:"subnet,omitempty"` // the network's, for what stays off bypass4netns
 }
 
 // client is this process's connection to a keeper. It stays open for the process's life, so a

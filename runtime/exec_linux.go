@@ -29,7 +29,19 @@ import (
 // before the exec, then the seccomp filter (before the credential change
 // instead when no_new_privs is off: see below). Every descriptor above 2 is marked close-on-exec except
 // keep.
-func Exec(s *specs.Spec, keep ...int) error {
+func Exec(s *specs.Spec, keep ...int) error { return ExecWith(s, ExecOptions{Keep: keep}) }
+
+// ExecOptions are ExecWith's additions to the spec.
+type ExecOptions struct {
+	Keep []int // descriptors the payload keeps
+	// Listener, when set and the spec has BypassAnnotation, gets the listener of the notify
+	// filter (LoadNotifyFilter) before the main filter is loaded, and must pass it on (the
+	// init sends it to the engine); the file is closed afterwards.
+	Listener func(*os.File) error
+}
+
+// ExecWith is Exec with options.
+func ExecWith(s *specs.Spec, o ExecOptions) error {
 	// Capability sets, keepcaps, no_new_privs and the parent-death signal
 	// belong to one thread, and execve keeps the calling thread's: all of
 	// it must happen on this thread, which is never unlocked.
@@ -61,9 +73,29 @@ func Exec(s *specs.Spec, keep ...int) error {
 		}
 	}
 	timing.Mark("init seccomp compiled")
+	// The notify filter comes before the main one, so that the main profile
+	// need not allow seccomp(2) and sendmsg(2) for it.
+	notify := o.Listener != nil && s.Annotations[BypassAnnotation] != ""
+	loadNotify := func() error {
+		if !notify {
+			return nil
+		}
+		notify = false
+		l, err := LoadNotifyFilter()
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		return o.Listener(l)
+	}
 	// Without no_new_privs a filter can only be loaded with CAP_SYS_ADMIN:
 	// load it now, before the capabilities go, as runc does; it must then
 	// allow the set-up's own system calls (Docker's profile does).
+	if !p.NoNewPrivileges {
+		if err := loadNotify(); err != nil {
+			return err
+		}
+	}
 	if filter != nil && !p.NoNewPrivileges {
 		if err := LoadSeccomp(filter); err != nil {
 			return err
@@ -105,7 +137,10 @@ func Exec(s *specs.Spec, keep ...int) error {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
-	if err := closeExtraFds(keep); err != nil {
+	if err := loadNotify(); err != nil {
+		return err
+	}
+	if err := closeExtraFds(o.Keep); err != nil {
 		return err
 	}
 	// Seccomp last, as runc: the fewer system calls made under the

@@ -10,6 +10,8 @@ package runtime
 //	send {go} ─────────────────────────────► unshare(NEWCGROUP), hostname, rlimits, setsid,
 //	                                         rootfs, pivot_root
 //	                                         terminal: send {console} + master fd (SCM_RIGHTS)
+//	                                         BypassAnnotation: send {listener} + the seccomp
+//	                                         listener fd (notify_linux.go), for the handler
 //	recv ◄───────────────────────────────── either {error, code} and exit(code),
 //	                                         or execve(payload): the CLOEXEC socket closes,
 //	recv returns EOF: the payload runs        so EOF means "exec succeeded".
@@ -28,6 +30,8 @@ const (
 	MsgGo      = "go"
 	MsgError   = "error"
 	MsgConsole = "console"
+	// MsgListener carries the seccomp user-notification listener of BypassAnnotation.
+	MsgListener = "listener"
 )
 
 // Message is one packet of the protocol.

@@ -2,8 +2,11 @@ package slirp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
+	"github.com/nook-containers/nook/bypass"
 	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/portfwd"
 )
@@ -41,6 +44,11 @@ type Config struct {
 	// UserNet, when set, also makes the container a member of a user network (netuser): eth0
 	// on the network's bridge, beside the helper's tap0, which keeps the default route.
 	UserNet *netuser.Member `json:"userNet,omitempty"`
+	// Bypass is slirp4netns:bypass4netns=true: TCP connections to the host's network are made
+	// in the host's namespace by a handler (package bypass), which Runtime (nook-runtime's
+	// path, set by the starter) runs.
+	Bypass  bool   `json:"bypass,omitempty"`
+	Runtime string `json:"-"`
 }
 
 // Network is a container's running network: its helper process and its port forwarder. It
@@ -51,6 +59,7 @@ type Network struct {
 	pasta *Pasta
 	fwd   *portfwd.Forwarder
 	user  *netuser.Joined
+	bp    *bypass.Handler
 }
 
 // Setup gives the network namespace of pid (a container's init, not yet running its payload)
@@ -99,23 +108,50 @@ func Setup(ctx context.Context, c Config, pid int, dir string) (*Network, error)
 	return n.join(c, pid)
 }
 
-// join makes the container a member of its user network, if it has one.
+// join makes the container a member of its user network, if it has one, and starts the
+// bypass4netns handler, if asked for.
 func (n *Network) join(c Config, pid int) (*Network, error) {
-	if c.UserNet == nil {
-		return n, nil
-	}
-	j, err := netuser.Join(*c.UserNet, pid)
-	if err != nil {
+	fail := func(err error) (*Network, error) {
 		n.Close()
 		return nil, fmt.Errorf("set up the container's network: %w", err)
 	}
-	n.user = j
+	if c.UserNet != nil {
+		j, err := netuser.Join(*c.UserNet, pid)
+		if err != nil {
+			return fail(err)
+		}
+		n.user = j
+	}
+	if c.Bypass && (c.Backend == "" || c.Backend == BackendSlirp4netns) {
+		bc := bypass.Config{Inside: []string{CIDR}, Gateway: GatewayIP, AllowHostLoopback: c.AllowHostLoopback}
+		if c.UserNet != nil && c.UserNet.Subnet != "" {
+			bc.Inside = append(bc.Inside, c.UserNet.Subnet)
+		}
+		h, err := bypass.Start(c.Runtime, bc)
+		if err != nil {
+			return fail(err)
+		}
+		n.bp = h
+	}
 	return n, nil
+}
+
+// Listener hands the container's seccomp listener (runtime.BypassAnnotation) to the network's
+// bypass4netns handler.
+func (n *Network) Listener(f *os.File) error {
+	if n == nil || n.bp == nil {
+		return errors.New("the container asked for bypass4netns, but its network has no handler")
+	}
+	return n.bp.Serve(f)
 }
 
 // Close ends the network: the forwarder first (its host ports are free when Close returns),
 // then the helper.
 func (n *Network) Close() error {
+	if n.bp != nil {
+		n.bp.Close()
+		n.bp = nil
+	}
 	if n.user != nil {
 		n.user.Leave()
 		n.user = nil

@@ -25,6 +25,7 @@ const (
 	GatewayIP = "10.0.2.2"   // the host, when host loopback is allowed
 	DNSIP     = "10.0.2.3"   // slirp4netns' resolver, forwarding to the host's
 	MTU       = 65520        // the largest slirp4netns allows: fewer, larger packets are faster
+	CIDR      = "10.0.2.0/24"
 
 	// SocketName is the API socket's name in Options.Dir.
 	SocketName = "slirp4netns.sock"

@@ -64,5 +64,10 @@ func containerInit(config string) int {
 		}
 		master.Close()
 	}
-	return fail(runtime.Exec(&s))
+	return fail(runtime.ExecWith(&s, runtime.ExecOptions{Listener: func(l *os.File) error {
+		if err := runtime.Send(sync, runtime.Message{Type: runtime.MsgListener}, l); err != nil {
+			return fmt.Errorf("send seccomp listener: %w", err)
+		}
+		return nil
+	}}))
 }

@@ -9,6 +9,9 @@
 //	nook-runtime cp-out PATH    in a running container: write PATH as a tar to stdout
 //	nook-runtime netns-keeper DIR ID SUBNET GATEWAY
 //	                            hold a user network's bridge while it has members (netuser)
+//	nook-runtime bypass4netns CONFIG
+//	                            connect a container's TCP sockets in the host's network
+//	                            namespace (bypass), for as long as the container lives
 //
 // It is not meant to be run by hand.
 package main
@@ -17,6 +20,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nook-containers/nook/bypass"
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/netuser"
@@ -50,6 +54,8 @@ func main() {
 		os.Exit(netuser.KeeperMain(os.Args[2:]))
 	case "netns-keeper-run":
 		os.Exit(netuser.KeeperRun(os.Args[2:]))
+	case "bypass4netns":
+		os.Exit(bypass.Main(os.Args[2:]))
 	case "exec-init":
 		os.Exit(execInit())
 	case "cp-in", "cp-out":
