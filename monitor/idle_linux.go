@@ -7,7 +7,7 @@ package monitor
 //	   │ running, no attach client, no output for idleDelay
 //	   │ signals blocked, fds made inheritable, execve on the thread that started the init
 //	   ▼
-//	nook-idle FDS nook-runtime monitor-resume CONFIG HANDOFF
+//	nook-idle FDS nook-runtime nook-monitor monitor-resume CONFIG HANDOFF
 //	   │ ppoll(FDS + signalfd): output, an attach connection, a signal, a child's end
 //	   │ execve, with the signals it consumed as the last argument
 //	   ▼
@@ -212,7 +212,8 @@ func (m *mon) goIdle(r *run) {
 		}
 	}
 	inheritOnly(keep)
-	argv := []string{IdleProgram, strings.Join(poll, ","), m.cfg.Runtime, "monitor-resume", m.cfgPath, h.String()}
+	// Both keep the monitor's name in ps: nook-monitor.
+	argv := []string{"nook-monitor", strings.Join(poll, ","), m.cfg.Runtime, "nook-monitor", "monitor-resume", m.cfgPath, h.String()}
 	err := unix.Exec(m.idle, argv, os.Environ())
 	// Still here: stay in Go for good.
 	for fd := range keep {

@@ -7,10 +7,10 @@
  * on the first sign of activity (output, an attach connection, a signal, a child's exit) it
  * execs the Go monitor again, which resumes.
  *
- *     nook-idle FD,FD,... RUNTIME ARG...
+ *     nook-idle FD,FD,... PATH ARG0 ARG...
  *
- * FD,... are the fds to poll for input ("-" for none); RUNTIME ARG... is the argv to exec
- * back, to which nook-idle appends one argument: the signals it consumed, as decimal numbers
+ * FD,... are the fds to poll for input ("-" for none); PATH is the program to exec back and
+ * ARG0 ARG... its argv, to which nook-idle appends one argument: the signals it consumed, as decimal numbers
  * separated by commas ("" for none). The Go side blocked the signals below before the exec (a
  * mask survives execve), so none is lost between the two programs; here they are read from a
  * signalfd. Any error or surprise execs back too: nook-idle never spins and never decides.
@@ -138,12 +138,12 @@ __attribute__((used)) void start_c(long *sp)
 	ulong set = 0;
 	int nfds = -1, sfd = -1, i;
 
-	if (argc < 3 || argc - 2 > MAXARGS)
+	if (argc < 4 || argc - 3 > MAXARGS)
 		sys3(SYS_exit, 125, 0, 0);
-	for (i = 2; i < argc; i++)
-		back[i - 2] = argv[i];
-	back[argc - 2] = siglist;
-	back[argc - 1] = 0;
+	for (i = 3; i < argc; i++)
+		back[i - 3] = argv[i];
+	back[argc - 3] = siglist;
+	back[argc - 2] = 0;
 
 	set = 1UL << (SIGHUP - 1) | 1UL << (SIGINT - 1) | 1UL << (SIGQUIT - 1) | 1UL << (SIGUSR1 - 1) |
 	      1UL << (SIGUSR2 - 1) | 1UL << (SIGTERM - 1) | 1UL << (SIGCHLD - 1);
@@ -178,7 +178,7 @@ __attribute__((used)) void start_c(long *sp)
 	}
 	/* sfd is close-on-exec; the mask stays as it is, so a signal that comes now waits for
 	 * the Go monitor. */
-	sys3(SYS_execve, back[0], back, envp);
+	sys3(SYS_execve, argv[2], back, envp);
 	sys3(SYS_exit, 125, 0, 0);
 	for (;;)
 		;
