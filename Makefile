@@ -3,13 +3,15 @@ GO        ?= go
 BUILDTAGS ?= containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs
 GOFLAGS_BUILD = -trimpath -tags "$(BUILDTAGS)"
 BIN       := bin
+# nook-idle (monitor/idle/idle.c) is freestanding: no libc, its own _start and system calls.
+IDLE_CFLAGS = -Os -static -nostdlib -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-pie -no-pie -Wall -Wextra -s
 
 .PHONY: all build test test-unit test-e2e fuzz bench demo vet clean help
 
 all: build
 
 help:
-	@echo "build      bin/nook, bin/nook-engine and bin/nook-runtime"
+	@echo "build      bin/nook, bin/nook-engine, bin/nook-runtime and bin/nook-idle (needs a C compiler)"
 	@echo "test       unit tests, then the end-to-end suite as an unprivileged user"
 	@echo "test-unit  go test of the pure packages"
 	@echo "test-e2e   the end-to-end suite only (test/run-e2e.sh)"
@@ -21,6 +23,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook ./cmd/nook
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/nook-engine ./cmd/nook-engine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook-runtime ./cmd/nook-runtime
+	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-idle monitor/idle/idle.c
 
 vet:
 	$(GO) vet -tags "$(BUILDTAGS)" ./...

@@ -13,6 +13,12 @@
 # Results: bench/results/lifecycle.json and a table. Knobs: BENCH_LIFECYCLE_RUNS (default 10),
 # BENCH_PODMAN, BENCH_IDLE_SETTLE (seconds before the idle memory is read, default 130: past
 # the collection Go forces every two minutes; the reading at 2 s is kept too).
+# nook's monitor becomes nook-idle (docs/decisions.md) 1 s after its container's last output,
+# so the reading at 2 s is already of the idle monitor: the process list on stderr names what
+# each measured process runs (/proc/PID/exe). With slirp4netns, slirp4netns itself (about
+# 1.9 MB here) is in both tools' figures; in Podman's it shares glib's and libc's pages with
+# conmon (PSS splits them), in nook's it shares them with nothing, so that row says less
+# about the monitors than the --network none one.
 set -euo pipefail
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -114,7 +120,7 @@ idle_pss() {
 		[[ -e /proc/$p ]] && helpers+=("$p")
 	done
 	local names=""
-	for p in "${helpers[@]}"; do names="$names $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-40 | tr ' ' '_')"; done
+	for p in "${helpers[@]}"; do names="$names $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-40 | tr ' ' '_')[$(basename "$(readlink "/proc/$p/exe" 2>/dev/null)")]"; done
 	early=$(pss "${helpers[@]}")
 	echo "$early ${#helpers[@]}${names}" >&2
 	if [[ $settle -gt 0 ]]; then
@@ -159,6 +165,7 @@ for t in $tools; do
 	printf '%-8s %12s %22s %30s\n' "$t" "${cyc[$t]}" "${mem[$t]} (${mem0[$t]})" "${memnet[$t]:-n/a} (${memnet0[$t]:-n/a})"
 done
 echo "(idle PSS: ${settle} s after the start; in brackets: 2 s after it)"
+echo "(with slirp4netns, slirp4netns itself is counted: in Podman's case it shares glib/libc pages with conmon, in nook's with nothing)"
 if [[ $tools == "nook podman" ]]; then
 	awk -v a="${cyc[podman]}" -v b="${cyc[nook]}" -v c="${mem[nook]}" -v d="${mem[podman]}" \
 		'BEGIN {printf "nook vs podman: cycle %.1fx faster, idle memory %.0f%% of podman'"'"'s\n", a/b, 100*c/d}'

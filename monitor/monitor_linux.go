@@ -76,10 +76,20 @@ type client struct {
 }
 
 type mon struct {
-	cfg  Config
-	log  *Log
-	mu   sync.Mutex
-	init *Init
+	cfg     Config
+	cfgPath string
+	log     *Log
+	// io is held around each read of the container's output (and its copy to the log and
+	// clients) and each accepted attach connection, and by the exec into nook-idle: no data is
+	// read, nor connection taken, that the exec would lose.
+	io     sync.Mutex
+	lastIO time.Time // last output or attach connection (under io)
+	idle   string    // nook-idle's path; "" stays in Go (see idle_linux.go)
+	sigs   chan os.Signal
+	// backoff is the pause before the next restart, doubled by each
+	backoff time.Duration
+	mu      sync.Mutex
+	init    *Init
 	// the container's stdin: the write end of its pipe, or the terminal's master
 	stdin     *os.File
 	console   *os.File
@@ -87,7 +97,7 @@ type mon struct {
 	noRestart bool
 	state     State
 	cgroup    *os.File
-	listener  int           // the attach socket, -1 once closed
+	listener  *os.File      // the attach socket, nil once closed
 	attached  chan struct{} // closed by the first FrameAttach
 	stdinR    *os.File      // -i without a terminal: the read end of the container's stdin pipe
 	pending   []byte        // input for a terminal not yet there
@@ -97,50 +107,32 @@ type mon struct {
 
 // Run is `nook-runtime monitor CONFIG`: it starts the container, watches it for as long as it
 // runs (restarting it as its policy says), and cleans up after it. It returns the exit status
-// of the monitor process.
+// of the monitor process. While the container runs and nothing happens the monitor execs
+// nook-idle, which execs `nook-runtime monitor-resume` (Resume) again when something does.
 func Run(cfgPath string) int {
 	// The init's and slirp4netns' parent-death signal is tied to the thread that started
-	// them: this one, for the monitor's whole life.
+	// them: this one, for the monitor's whole life (the exec into nook-idle happens on it too).
 	goruntime.LockOSThread()
 	report := os.NewFile(ReportFd, "report")
-	b, err := os.ReadFile(cfgPath)
-	var cfg Config
-	if err == nil {
-		err = json.Unmarshal(b, &cfg)
-	}
+	m, err := newMon(cfgPath)
 	if err != nil {
-		sendReport(report, Report{Code: 125, Error: fmt.Sprintf("read monitor config: %v", err)})
+		sendReport(report, Report{Code: 125, Error: err.Error()})
 		return 125
 	}
-	m := &mon{cfg: cfg, clients: map[*client]bool{}, attached: make(chan struct{})}
 	var st unix.Stat_t
 	if unix.Fstat(CgroupFd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		unix.CloseOnExec(CgroupFd)
 		m.cgroup = os.NewFile(CgroupFd, "cgroup")
 	}
-	start := proc.Self()
-	m.state = State{MonitorPid: os.Getpid(), MonitorStart: start, Detached: true}
-	if m.log, err = OpenLog(cfg.LogPath); err != nil {
-		sendReport(report, Report{Code: 125, Error: fmt.Sprintf("open container log: %v", err)})
-		return 125
-	}
-	lfd, err := Listen(cfg.RunDir)
+	m.state = State{MonitorPid: os.Getpid(), MonitorStart: proc.Self(), Detached: true}
+	lfd, err := Listen(m.cfg.RunDir)
 	if err != nil {
 		sendReport(report, Report{Code: 125, Error: err.Error()})
 		return 125
 	}
-	m.listener = lfd
-	go m.serve(lfd)
-
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	go func() {
-		for s := range sigs {
-			m.kill(s.(syscall.Signal))
-		}
-	}()
-
-	if cfg.Stdin && !cfg.Terminal {
+	m.serveOn(lfd)
+	m.notify()
+	if m.cfg.Stdin && !m.cfg.Terminal {
 		// One pipe for the container's life, restarts included: input sent before the
 		// payload runs waits in it.
 		r, w, err := os.Pipe()
@@ -150,15 +142,56 @@ func Run(cfgPath string) int {
 		}
 		m.stdinR, m.stdin = r, w
 	}
-	if cfg.WaitAttach {
+	if m.cfg.WaitAttach {
 		select {
 		case <-m.attached:
 		case <-time.After(time.Minute):
 		}
 	}
-	backoff := 100 * time.Millisecond
+	return m.loop(report, nil)
+}
+
+// newMon reads the monitor's config and opens the container's log.
+func newMon(cfgPath string) (*mon, error) {
+	b, err := os.ReadFile(cfgPath)
+	var cfg Config
+	if err == nil {
+		err = json.Unmarshal(b, &cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read monitor config: %v", err)
+	}
+	m := &mon{cfg: cfg, cfgPath: cfgPath, clients: map[*client]bool{}, attached: make(chan struct{}), backoff: 100 * time.Millisecond, lastIO: time.Now()}
+	if m.log, err = OpenLog(cfg.LogPath); err != nil {
+		return nil, fmt.Errorf("open container log: %v", err)
+	}
+	m.idle = idlePath(cfg.Runtime)
+	return m, nil
+}
+
+// notify routes the signals the monitor forwards to the container to m.sigs (watch forwards
+// them).
+func (m *mon) notify() {
+	m.sigs = make(chan os.Signal, 16)
+	signal.Notify(m.sigs, forwarded...)
+}
+
+// forwarded are the signals the monitor passes on to the container's init.
+var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// loop runs the container until it has ended for good: cur, when set, is a run already under
+// way (a resumed monitor's), else the container is started (report, when set, tells the
+// engine how the first start went).
+func (m *mon) loop(report *os.File, cur *run) int {
 	for {
-		code, err := m.runOnce(report)
+		var code int
+		var err error
+		if cur != nil {
+			code = m.watch(cur)
+			cur = nil
+		} else {
+			code, err = m.runOnce(report)
+		}
 		if report != nil {
 			if err != nil {
 				// Reported before the cleanup: the engine holds the container's lock, which
@@ -179,8 +212,8 @@ func Run(cfgPath string) int {
 		st := m.state
 		m.mu.Unlock()
 		_ = WriteState(m.cfg.RunDir, &st)
-		time.Sleep(backoff)
-		backoff = min(backoff*2, 10*time.Second)
+		time.Sleep(m.backoff)
+		m.backoff = min(m.backoff*2, 10*time.Second)
 		m.mu.Lock()
 		stopped := m.noRestart
 		m.mu.Unlock()
@@ -215,11 +248,21 @@ func (m *mon) shouldRestart(code int) bool {
 	return false
 }
 
+// run is one start of the container: its init, still running, and what goes with it.
+type run struct {
+	pid     int
+	readers *sync.WaitGroup // the output copiers
+	// outs are the output's read ends still open (a pipe each for stdout and stderr, or the
+	// terminal's master in outs[0]); a copier sets its own to nil at the end (under m.io).
+	outs [2]*os.File
+	net  *slirp.Network
+}
+
 // runOnce starts the container and waits for it to end; report is non-nil on the first start,
 // which tells the engine the outcome.
 func (m *mon) runOnce(report *os.File) (int, error) {
 	var stdin, stdout, stderr *os.File // the init's ends
-	var readers sync.WaitGroup
+	r := &run{readers: &sync.WaitGroup{}}
 	var closeAfter []*os.File
 	if !m.cfg.Terminal {
 		outR, outW, err := os.Pipe()
@@ -232,12 +275,11 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 		}
 		stdout, stderr = outW, errW
 		closeAfter = append(closeAfter, outW, errW)
-		readers.Add(2)
-		go m.copyOut(&readers, outR, "stdout", FrameStdout)
-		go m.copyOut(&readers, errR, "stderr", FrameStderr)
+		r.outs = [2]*os.File{outR, errR}
+		m.copyOut(r, 0, "stdout", FrameStdout)
+		m.copyOut(r, 1, "stderr", FrameStderr)
 		stdin = m.stdinR // nil without -i: /dev/null
 	}
-	var net *slirp.Network
 	timing.Mark("monitor start init")
 	in, err := StartInit(InitOptions{
 		Runtime: m.cfg.Runtime, Config: m.cfg.Bundle, HostNetwork: m.cfg.HostNetwork,
@@ -249,20 +291,20 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 			c := *m.cfg.Network
 			c.Runtime = m.cfg.Runtime
 			var err error
-			net, err = StartNetwork(&c, pid, m.cfg.RunDir)
+			r.net, err = StartNetwork(&c, pid, m.cfg.RunDir)
 			return err
 		},
-		Listener: func(f *os.File) error { return net.Listener(f) },
+		Listener: func(f *os.File) error { return r.net.Listener(f) },
 	})
 	timing.Mark("monitor init started")
 	for _, f := range closeAfter {
 		f.Close()
 	}
 	if err != nil {
-		if net != nil {
-			net.Close()
+		if r.net != nil {
+			r.net.Close()
 		}
-		readers.Wait()
+		r.readers.Wait()
 		m.closeStdin()
 		code := 125
 		var se *StartError
@@ -272,8 +314,14 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 		return code, err
 	}
 	if in.Console != nil {
-		readers.Add(1)
-		go m.copyOut(&readers, in.Console, "stdout", FrameStdout)
+		// Non-blocking, so that its copier waits in the poller and not in a read that holds
+		// m.io (a dup: the received file is blocking).
+		fd, err := unix.FcntlInt(in.Console.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err == nil && unix.SetNonblock(fd, true) == nil {
+			in.Console.Close()
+			in.Console = os.NewFile(uintptr(fd), "console")
+		}
+		r.outs[0] = in.Console
 	}
 	m.mu.Lock()
 	m.init = in
@@ -289,29 +337,88 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 	m.state.Finished, m.state.ExitCode = time.Time{}, 0
 	st := m.state
 	m.mu.Unlock()
+	if in.Console != nil {
+		m.copyOut(r, 0, "stdout", FrameStdout)
+	}
 	_ = WriteState(m.cfg.RunDir, &st)
 	sendReport(report, Report{Pid: in.Pid})
-	trimMemory()
+	r.pid = in.Pid
+	if r.net != nil {
+		if _, ok := r.net.Handoff(); !ok {
+			m.idle = "" // a port forwarder or a user network lives in this process's threads
+		}
+	}
+	if m.idle == "" {
+		trimMemory() // the monitor stays in Go: make its idle self small
+	}
+	return m.watch(r), nil
+}
 
-	code := in.Wait()
+// watch waits for the run's init to end, forwarding signals, and goes idle (nook-idle) when
+// nothing happens; it returns the init's status. It runs on the monitor's locked thread: the
+// exec into nook-idle must happen on the thread that started the init and slirp4netns.
+func (m *mon) watch(r *run) int {
+	// The wait leaves the init a zombie (WNOWAIT): an exec into nook-idle between this
+	// goroutine's wake-up and the reaping below loses nothing.
+	exited := make(chan struct{})
+	go func() {
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, r.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+		close(exited)
+	}()
+	tick := time.NewTicker(idleCheck)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-exited:
+			break wait
+		case s := <-m.sigs:
+			m.kill(s.(syscall.Signal))
+		case <-tick.C:
+			m.goIdle(r)
+		}
+	}
+	code := reap(r.pid)
 	// Every process of the container is gone with its PID 1 (the kernel kills the rest of a
 	// PID namespace): the output pipes reach their end. The terminal's master may linger
 	// while an exec'd process holds the slave, so its reader is given a moment only.
 	done := make(chan struct{})
-	go func() { readers.Wait(); close(done) }()
+	go func() { r.readers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
 	}
-	if net != nil {
-		net.Close()
+	if r.net != nil {
+		r.net.Close()
 	}
 	m.mu.Lock()
 	m.init = nil
 	m.state.ExitCode, m.state.Finished = code, time.Now().UTC()
 	m.mu.Unlock()
 	m.closeStdin()
-	return code, nil
+	return code
+}
+
+// reap collects the ended child pid and returns its status as Docker reports it: the exit
+// code, or 128+N when signal N killed it.
+func reap(pid int) int {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 125
+		}
+		break
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }
 
 // closeStdin closes the terminal of a run that ended; a stdin pipe lives on for a restart.
@@ -339,13 +446,12 @@ func (m *mon) finish(code int) {
 	_ = WriteState(m.cfg.RunDir, &st)
 	// No new client from here (the connected ones get the exit frame): the socket's name is
 	// free for the container's next monitor as soon as the cleanup has released the lock.
-	m.mu.Lock()
-	if m.listener >= 0 {
-		_ = unix.Shutdown(m.listener, unix.SHUT_RDWR) // wakes the accept loop
-		unix.Close(m.listener)
-		m.listener = -1
+	m.io.Lock()
+	if m.listener != nil {
+		m.listener.Close() // wakes the accept loop
+		m.listener = nil
 	}
-	m.mu.Unlock()
+	m.io.Unlock()
 	_ = os.Remove(m.cfg.RunDir + "/" + AttachSocket)
 	timing.Mark("monitor container ended")
 	if len(m.cfg.Cleanup) > 0 && !m.handOverCleanup(code) {
@@ -418,23 +524,51 @@ func (m *mon) handOverCleanup(code int) bool {
 	return false
 }
 
-// copyOut copies one output stream of the container to the log and the attached clients.
-func (m *mon) copyOut(wg *sync.WaitGroup, f *os.File, stream string, frame byte) {
-	defer wg.Done()
-	buf := make([]byte, maxFrame)
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			m.log.Write(stream, buf[:n])
-			m.broadcast(frame, buf[:n])
-		}
-		if err != nil {
-			if f != m.console {
-				f.Close()
-			}
-			return
-		}
+// copyOut starts copying r.outs[i], one output stream of the container, to the log and the
+// attached clients. Each read and its copy happen under m.io, and the file is non-blocking:
+// the copier waits for data in the poller, holding nothing.
+func (m *mon) copyOut(r *run, i int, stream string, frame byte) {
+	f := r.outs[i]
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
 	}
+	r.readers.Add(1)
+	go func() {
+		defer r.readers.Done()
+		buf := make([]byte, maxFrame)
+		for end := false; !end; {
+			err := rc.Read(func(fd uintptr) bool {
+				m.io.Lock()
+				defer m.io.Unlock()
+				n, err := unix.Read(int(fd), buf)
+				if err == unix.EAGAIN {
+					return false
+				}
+				if err == unix.EINTR {
+					return true
+				}
+				if n > 0 {
+					m.log.Write(stream, buf[:n])
+					m.broadcast(frame, buf[:n])
+					m.lastIO = time.Now()
+					return true
+				}
+				end = true
+				r.outs[i] = nil
+				return true
+			})
+			if err != nil {
+				m.io.Lock()
+				r.outs[i] = nil
+				m.io.Unlock()
+				break
+			}
+		}
+		if f != m.console {
+			f.Close()
+		}
+	}()
 }
 
 func (m *mon) broadcast(frame byte, p []byte) {
@@ -463,29 +597,57 @@ func (m *mon) kill(sig syscall.Signal) {
 	}
 }
 
-// serve accepts attach connections.
-func (m *mon) serve(lfd int) {
-	for {
-		fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
-		if err != nil {
-			if err == unix.EINTR || err == unix.ECONNABORTED {
-				continue
-			}
-			return
-		}
-		c := &client{fd: fd, out: make(chan []byte, 256), done: make(chan struct{}), cleaned: make(chan struct{})}
-		m.mu.Lock()
-		m.clients[c] = true
-		m.mu.Unlock()
-		go m.handle(c)
+// serveOn serves attach connections on the listening socket lfd (made non-blocking: the
+// accept loop waits in the poller, and accepts under m.io).
+func (m *mon) serveOn(lfd int) {
+	_ = unix.SetNonblock(lfd, true)
+	m.listener = os.NewFile(uintptr(lfd), AttachSocket)
+	rc, err := m.listener.SyscallConn()
+	if err != nil {
+		return
 	}
+	go func() {
+		for {
+			var c *client
+			var aerr error
+			err := rc.Read(func(fd uintptr) bool {
+				m.io.Lock()
+				defer m.io.Unlock()
+				nfd, _, err := unix.Accept4(int(fd), unix.SOCK_CLOEXEC)
+				if err == unix.EAGAIN {
+					return false
+				}
+				if err != nil {
+					aerr = err
+					return true
+				}
+				c = &client{fd: nfd, out: make(chan []byte, 256), done: make(chan struct{}), cleaned: make(chan struct{})}
+				m.mu.Lock()
+				m.clients[c] = true
+				m.mu.Unlock()
+				m.lastIO = time.Now()
+				return true
+			})
+			if err != nil {
+				return
+			}
+			if c != nil {
+				go m.handle(c)
+			} else if aerr != unix.EINTR && aerr != unix.ECONNABORTED {
+				return
+			}
+		}
+	}()
 }
 
 func (m *mon) handle(c *client) {
 	defer func() {
+		m.io.Lock()
 		m.mu.Lock()
 		delete(m.clients, c)
 		m.mu.Unlock()
+		m.lastIO = time.Now()
+		m.io.Unlock()
 		close(c.out)
 		<-c.done
 		unix.Close(c.fd)
@@ -535,7 +697,12 @@ func (m *mon) handle(c *client) {
 			if _, err := fmt.Sscanf(string(p), "%d %d", &rows, &cols); err == nil {
 				m.mu.Lock()
 				if m.console != nil {
-					_ = unix.IoctlSetWinsize(int(m.console.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+					// Through Control, not Fd: Fd would make the master blocking.
+					if rc, err := m.console.SyscallConn(); err == nil {
+						_ = rc.Control(func(fd uintptr) {
+							_ = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+						})
+					}
 				}
 				m.mu.Unlock()
 			}

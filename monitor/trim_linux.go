@@ -13,7 +13,10 @@ import (
 // idleMemoryLimit is the heap size at which an idle monitor's collector runs.
 const idleMemoryLimit = 8 << 20
 
-// trimMemory gives back what the monitor needed only to start the container, once it is idle:
+// trimMemory is for a monitor that stays in Go while its container runs (no nook-idle next to
+// nook-runtime, or a network that lives in its threads: idle_linux.go); one that goes idle
+// leaves its Go pages behind with the exec instead. It gives back what the monitor needed only
+// to start the container:
 // the heap it no longer uses, and the mappings of its binary's read-only segments (code and
 // constants). The kernel maps a whole window of a file around each page a process touches
 // (fault-around), so after start-up nearly all of nook-runtime is mapped; dropping those

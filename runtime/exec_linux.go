@@ -149,6 +149,9 @@ func ExecWith(s *specs.Spec, o ExecOptions) error {
 		return err
 	}
 	timing.Mark("init exec")
+	// The payload starts with no signal blocked, whatever this thread inherited (an idle
+	// monitor's resumed self starts with the signals it forwards blocked; see monitor).
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil)
 	err = unix.Exec(path, p.Args, p.Env)
 	code := ExitCannotInvoke
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {

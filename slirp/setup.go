@@ -145,6 +145,35 @@ func (n *Network) Listener(f *os.File) error {
 	return n.bp.Serve(f)
 }
 
+// Handoff returns what a process that execs itself keeps of n (see monitor's nook-idle): ok
+// is false when n is more than a slirp4netns without a port forwarder (a forwarder, pasta's
+// output copier or a user network's member live in the process's threads; the bypass4netns
+// handler's socket is not handed over either). A network without a helper (BackendNone, no
+// ports) is Handoff{} and ok.
+func (n *Network) Handoff() (h Handoff, ok bool) {
+	if n.fwd != nil || n.pasta != nil || n.user != nil || n.bp != nil {
+		return h, false
+	}
+	if n.slirp != nil {
+		h = n.slirp.Handoff()
+	}
+	return h, true
+}
+
+// ResumeNetwork takes over the network of a Handoff after an exec; dir is the container's run
+// directory.
+func ResumeNetwork(h Handoff, dir string) (*Network, error) {
+	n := &Network{}
+	if h.Pid > 0 {
+		s, err := ResumeSlirp4netns(h, dir)
+		if err != nil {
+			return nil, err
+		}
+		n.slirp = s
+	}
+	return n, nil
+}
+
 // Close ends the network: the forwarder first (its host ports are free when Close returns),
 // then the helper.
 func (n *Network) Close() error {

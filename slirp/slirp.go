@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -50,12 +51,14 @@ type Options struct {
 
 // Slirp4netns is a running slirp4netns.
 type Slirp4netns struct {
-	cmd    *exec.Cmd
+	proc   *os.Process
 	exit   *os.File // closing it tells slirp4netns to end (--exit-fd)
+	out    *os.File // the read end of its stdout and stderr, copied to output
 	dir    *os.File // O_PATH of Options.Dir, for a socket path short enough for sun_path
 	socket string
 	output *tail
-	done   chan struct{}
+	done   chan struct{} // closed once it has ended
+	copied chan struct{} // closed once its output is at its end
 	once   sync.Once
 }
 
@@ -135,8 +138,16 @@ func StartSlirp4netns(ctx context.Context, o Options) (*Slirp4netns, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = o.Dir
 	cmd.Env = []string{}
-	out := &tail{max: 4096}
-	cmd.Stdout, cmd.Stderr = out, out
+	// A pipe of our own rather than os/exec's: a monitor that execs (nook-idle) keeps it.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		dir.Close()
+		readyW.Close()
+		exitR.Close()
+		exitW.Close()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = outW, outW
 	cmd.ExtraFiles = []*os.File{readyW, exitR}
 	// Pdeathsig belongs to the thread that forks: the caller keeps its OS thread for as long
 	// as the network lives (see engine.runContainer), else the kernel would kill slirp4netns
@@ -145,13 +156,15 @@ func StartSlirp4netns(ctx context.Context, o Options) (*Slirp4netns, error) {
 	err = cmd.Start()
 	readyW.Close()
 	exitR.Close()
+	outW.Close()
 	if err != nil {
 		dir.Close()
 		exitW.Close()
+		outR.Close()
 		return nil, fmt.Errorf("start slirp4netns: %w", err)
 	}
-	n := &Slirp4netns{cmd: cmd, exit: exitW, dir: dir, socket: filepath.Join(o.Dir, SocketName), output: out, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(n.done) }()
+	n := &Slirp4netns{proc: cmd.Process, exit: exitW, out: outR, dir: dir, socket: filepath.Join(o.Dir, SocketName)}
+	n.watch()
 
 	// slirp4netns writes "1" on the ready fd once tap0 is configured; EOF means it died.
 	deadline := time.Now().Add(timeout)
@@ -174,6 +187,45 @@ func StartSlirp4netns(ctx context.Context, o Options) (*Slirp4netns, error) {
 		}
 		return nil, fmt.Errorf("slirp4netns: %w%s", err, n.output.suffix())
 	}
+	return n, nil
+}
+
+// watch copies slirp4netns' output to n.output and closes n.done once it has ended.
+func (n *Slirp4netns) watch() {
+	n.output, n.done, n.copied = &tail{max: 4096}, make(chan struct{}), make(chan struct{})
+	go func() { _, _ = n.proc.Wait(); close(n.done) }()
+	go func() { _, _ = io.Copy(n.output, n.out); close(n.copied) }()
+}
+
+// Handoff is what a process that replaces itself by execve keeps of a running slirp4netns,
+// its child: the fds (made inheritable by the caller) and the pid.
+type Handoff struct {
+	Pid    int
+	ExitFd int // --exit-fd's write end
+	OutFd  int // the read end of its output
+}
+
+// Handoff returns n's pid and fds for a process that execs and resumes with ResumeSlirp4netns.
+func (n *Slirp4netns) Handoff() Handoff {
+	return Handoff{Pid: n.proc.Pid, ExitFd: int(n.exit.Fd()), OutFd: int(n.out.Fd())}
+}
+
+// ResumeSlirp4netns takes over a slirp4netns that this process started before it exec'd
+// (Handoff); dir is its working directory, the container's run directory.
+func ResumeSlirp4netns(h Handoff, dir string) (*Slirp4netns, error) {
+	p, err := os.FindProcess(h.Pid)
+	if err != nil {
+		return nil, err
+	}
+	dirFd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	unix.CloseOnExec(h.ExitFd)
+	unix.CloseOnExec(h.OutFd)
+	n := &Slirp4netns{proc: p, exit: os.NewFile(uintptr(h.ExitFd), "slirp4netns-exit"), out: os.NewFile(uintptr(h.OutFd), "slirp4netns-out"),
+		dir: os.NewFile(uintptr(dirFd), dir), socket: filepath.Join(dir, SocketName)}
+	n.watch()
 	return n, nil
 }
 
@@ -235,9 +287,10 @@ func (n *Slirp4netns) Close() error {
 		select {
 		case <-n.done:
 		case <-time.After(5 * time.Second):
-			_ = n.cmd.Process.Kill()
+			_ = n.proc.Kill()
 			<-n.done
 		}
+		n.out.Close()
 		_ = os.Remove(n.socket)
 		n.dir.Close()
 	})
@@ -246,9 +299,11 @@ func (n *Slirp4netns) Close() error {
 
 // kill ends a slirp4netns that failed to start.
 func (n *Slirp4netns) kill() {
-	_ = n.cmd.Process.Kill()
+	_ = n.proc.Kill()
 	n.exit.Close()
 	<-n.done
+	<-n.copied // its output is whole: the error message quotes it
+	n.out.Close()
 	_ = os.Remove(n.socket)
 	n.dir.Close()
 }

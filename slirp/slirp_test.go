@@ -87,7 +87,7 @@ func TestStartAddPortClose(t *testing.T) {
 		t.Errorf("through the published port: %q, want hello-slirp", got)
 	}
 
-	pid := n.cmd.Process.Pid
+	pid := n.proc.Pid
 	n.Close()
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("slirp4netns (pid %d) still exists after Close", pid)

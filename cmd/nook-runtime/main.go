@@ -4,6 +4,8 @@
 //	nook-runtime shim ARGS...   enter the user namespace made by nook and exec the engine
 //	nook-runtime init CONFIG    become the container: rootfs, security, exec the payload
 //	nook-runtime monitor CONFIG watch a detached container (monitor.Run)
+//	nook-runtime monitor-resume CONFIG HANDOFF SIGNALS
+//	                            the same monitor back from nook-idle (monitor.Resume)
 //	nook-runtime exec-init      in a running container's namespaces: security, exec (nook exec)
 //	nook-runtime cp-in PATH     in a running container: extract a tar from stdin (nook cp)
 //	nook-runtime cp-out PATH    in a running container: write PATH as a tar to stdout
@@ -50,6 +52,12 @@ func main() {
 			os.Exit(125)
 		}
 		os.Exit(monitor.Run(os.Args[2]))
+	case "monitor-resume":
+		if len(os.Args) != 5 {
+			fmt.Fprintln(os.Stderr, "nook-runtime: usage: nook-runtime monitor-resume CONFIG HANDOFF SIGNALS (run by nook-idle)")
+			os.Exit(125)
+		}
+		os.Exit(monitor.Resume(os.Args[2], os.Args[3], os.Args[4]))
 	case "netns-keeper":
 		os.Exit(netuser.KeeperMain(os.Args[2:]))
 	case "netns-keeper-run":

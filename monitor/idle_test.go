@@ -1,0 +1,34 @@
+package monitor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nook-containers/nook/slirp"
+)
+
+func TestHandoffRoundTrip(t *testing.T) {
+	h := handoff{Pid: 42, Out: 5, Err: 6, Console: -1, Stdin: 7, StdinR: 8, Listener: 9, Cgroup: 4,
+		Slirp: slirp.Handoff{Pid: 43, ExitFd: 10, OutFd: 11}, NoRestart: true, Backoff: 800 * time.Millisecond}
+	got, err := parseHandoff(h.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != h {
+		t.Fatalf("parseHandoff(%q) = %+v, want %+v", h.String(), got, h)
+	}
+	for _, bad := range []string{"", "pid=1", "pid=x,lst=3", "pid=1,lst=3,what=2", "lst=3"} {
+		if _, err := parseHandoff(bad); err == nil {
+			t.Errorf("parseHandoff(%q): no error", bad)
+		}
+	}
+}
+
+func TestSigmask(t *testing.T) {
+	// SIGHUP 1, SIGINT 2, SIGQUIT 3, SIGUSR1 10, SIGUSR2 12, SIGTERM 15, SIGCHLD 17: what
+	// nook-idle's signalfd watches (monitor/idle/idle.c).
+	want := uint64(1<<0 | 1<<1 | 1<<2 | 1<<9 | 1<<11 | 1<<14 | 1<<16)
+	if got := sigmask(); got != want {
+		t.Fatalf("sigmask() = %#x, want %#x", got, want)
+	}
+}

@@ -1,0 +1,248 @@
+package e2e
+
+// A detached container's monitor execs nook-idle once the container is quiet and comes back to
+// Go on any activity (docs/architecture.md). Each test first waits until the monitor *is*
+// nook-idle (its /proc/PID/exe), so it fails when the idle path is not taken, then wakes it in
+// one way and checks the outcome.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// quiet prints a line each time a file appears (made by `nook exec`), and nothing otherwise.
+const quiet = `trap 'echo got-usr1' USR1; echo ready; while :; do if [ -e /tmp/go ]; then rm /tmp/go; echo tick; fi; sleep 0.2 & wait $!; done`
+
+// monitorOf returns the pid of the monitor of the container name (its init's parent).
+func monitorOf(t *testing.T, s *store, name string) int {
+	t.Helper()
+	_, _, pid, _ := inspectState(t, s, name)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("the container's init (pid %d): %v", pid, err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// monitorExe is the file name of what the monitor pid runs now.
+func monitorExe(pid int) string {
+	p, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(p)
+}
+
+// waitIdle waits until the monitor of name runs nook-idle and returns its pid.
+func waitIdle(t *testing.T, s *store, name string) int {
+	t.Helper()
+	mon := monitorOf(t, s, name)
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if monitorExe(mon) == "nook-idle" {
+			return mon
+		}
+	}
+	t.Fatalf("the monitor (pid %d) of %s did not become nook-idle within 15s; it runs %q", mon, name, monitorExe(mon))
+	return 0
+}
+
+// Output, logs -f across the transition, exec, a signal, attach and detach: each wakes the idle
+// monitor, which does its work in Go and goes idle again.
+func TestIdleMonitorWakes(t *testing.T) {
+	s := useMain(t)
+	name := "idw" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "--network", "none", "demo", "sh", "-c", quiet)
+	waitLog(t, s, name, "ready", 10*time.Second)
+	mon := waitIdle(t, s, name)
+
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	follow := s.command(ctx, nil, "logs", "-f", name)
+	var followed bytes.Buffer
+	follow.Stdout = &followed
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = follow.Process.Kill(); _ = follow.Wait() })
+
+	// exec works against an idle monitor (it does not go through it); the output it causes
+	// wakes the monitor, which logs it.
+	assertEqual(t, "exec in an idle container", s.mustNook(t, "exec", name, "sh", "-c", "touch /tmp/go && echo done").Stdout, "done\n")
+	waitLog(t, s, name, "tick", 10*time.Second)
+	assertEqual(t, "monitor pid across the idle cycle", monitorOf(t, s, name), mon)
+	waitIdle(t, s, name)
+
+	s.mustNook(t, "kill", "-s", "USR1", name)
+	waitLog(t, s, name, "got-usr1", 10*time.Second)
+	waitIdle(t, s, name)
+
+	// attach wakes it and keeps it in Go while attached: output reaches the client.
+	attach := s.command(ctx, nil, "attach", "--no-stdin", name)
+	var attached bytes.Buffer
+	attach.Stdout = &attached
+	if err := attach.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // longer than the idle delay: a connected client keeps it awake
+	if exe := monitorExe(mon); exe == "nook-idle" {
+		t.Errorf("the monitor went idle with a client attached")
+	}
+	s.mustNook(t, "exec", name, "touch", "/tmp/go")
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(attached.String(), "tick") < 1 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	assertContains(t, "output through attach", attached.String(), "tick")
+	// The client goes away: the engine that holds the connection (a child of the lean CLI, in
+	// a process group of its own), then the CLI.
+	for p := range userProcs() {
+		if isAncestor(attach.Process.Pid, p) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+	_ = attach.Process.Kill()
+	_ = attach.Wait()
+	waitIdle(t, s, name)
+	assertMatch(t, "STATUS after attach", psStatus(t, s, name), "^Up ")
+
+	_ = follow.Process.Signal(syscall.SIGINT)
+	_ = follow.Wait()
+	for _, want := range []string{"ready", "tick", "got-usr1"} {
+		assertContains(t, "logs -f across idle periods", followed.String(), want)
+	}
+	assertEqual(t, "ticks in the log", strings.Count(s.mustNook(t, "logs", name).Stdout, "tick"), 2)
+	s.mustNook(t, "rm", "-f", name)
+}
+
+// stop -t of a payload that ignores SIGTERM, and a payload's own exit, while the monitor idles.
+func TestIdleMonitorStopAndExit(t *testing.T) {
+	s := useMain(t)
+	name := "ids" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "--network", "none", "demo", "sh", "-c", `trap "" TERM; echo ready; while :; do sleep 1; done`)
+	waitLog(t, s, name, "ready", 10*time.Second)
+	waitIdle(t, s, name)
+	t0 := time.Now()
+	s.mustNook(t, "stop", "-t", "2", name)
+	if d := time.Since(t0); d < 2*time.Second || d > 10*time.Second {
+		t.Errorf("stop -t 2 of a payload that ignores SIGTERM took %v, want about 2s", d)
+	}
+	waitStatus(t, s, name, `^Exited \(137\)`, 10*time.Second)
+
+	exit := "ide" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", exit, "--network", "none", "demo", "sh", "-c", "echo ready; sleep 3; echo bye; exit 7")
+	waitLog(t, s, exit, "ready", 10*time.Second)
+	waitIdle(t, s, exit)
+	waitStatus(t, s, exit, `^Exited \(7\)`, 15*time.Second)
+	_, running, _, code := inspectState(t, s, exit)
+	assertEqual(t, "State.Running", running, false)
+	assertEqual(t, "State.ExitCode", code, 7)
+	assertContains(t, "last words in the log", s.mustNook(t, "logs", exit).Stdout, "bye")
+	r := s.mustNook(t, "wait", exit)
+	assertEqual(t, "nook wait", strings.TrimSpace(r.Stdout), "7")
+}
+
+// --restart on-failure:2 counts the restarts across idle periods (each run idles, then fails).
+func TestIdleMonitorRestart(t *testing.T) {
+	s := useMain(t)
+	name := "idr" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "--network", "none", "--restart", "on-failure:2", "demo", "sh", "-c", "echo attempt; sleep 2.5; exit 3")
+	waitLog(t, s, name, "attempt", 10*time.Second)
+	waitIdle(t, s, name)
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(s.mustNook(t, "logs", name).Stdout, "attempt") < 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the container was not restarted within 20s")
+		}
+	}
+	waitIdle(t, s, name) // the restarted run idles too
+	waitStatus(t, s, name, `^Exited \(3\)`, 30*time.Second)
+	assertEqual(t, "runs with on-failure:2 (1 + 2 restarts)", strings.Count(s.mustNook(t, "logs", name).Stdout, "attempt"), 3)
+	assertEqual(t, "RestartCount", strings.TrimSpace(s.mustNook(t, "inspect", "--format", "{{.RestartCount}}", name).Stdout), "2")
+}
+
+// kill -9 of the idle monitor: the container goes down with it, ps tells the truth, rm cleans up.
+func TestIdleMonitorKilled(t *testing.T) {
+	s := useMain(t)
+	name := "idk" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "--network", "none", "demo", "sh", "-c", termTrap)
+	waitLog(t, s, name, "ready", 10*time.Second)
+	mon := waitIdle(t, s, name)
+	if err := syscall.Kill(mon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s, name, `^Exited \(137\)`, 10*time.Second)
+	assertNotContains(t, "nook ps after the idle monitor's death", s.mustNook(t, "ps").Stdout, name)
+	s.mustNook(t, "rm", name)
+	assertNotContains(t, "nook ps -a after rm", s.mustNook(t, "ps", "-a").Stdout, name)
+}
+
+// run -it, detach keys, the monitor idles on the terminal, attach brings it back.
+func TestIdleMonitorTerminal(t *testing.T) {
+	s := useMain(t)
+	name := "idt" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { s.exec(context.Background(), nil, "", "rm", "-f", name) })
+	out, err := drivePty(t, s, []string{"run", "-it", "--network", "none", "--name", name, "demo", "sh"}, func(master *os.File, out *ptyOutput) {
+		_, _ = master.Write([]byte("echo F''IRST\r"))
+		if !out.waitFor("FIRST", 10*time.Second) {
+			t.Errorf("no output from nook run -it:\n%s", out.String())
+		}
+		_, _ = master.Write([]byte{0x10, 0x11})
+	})
+	if err != nil {
+		t.Fatalf("nook run -it after Ctrl-P Ctrl-Q: %v, want exit 0\n%s", err, out.String())
+	}
+	waitIdle(t, s, name)
+	_, err = drivePty(t, s, []string{"attach", name}, func(master *os.File, out *ptyOutput) {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = master.Write([]byte("echo S''ECOND; exit 6\r"))
+		if !out.waitFor("SECOND", 10*time.Second) {
+			t.Errorf("no output through nook attach:\n%s", out.String())
+		}
+	})
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 6 {
+		t.Errorf("nook attach until the shell exits 6: %v", err)
+	}
+	waitStatus(t, s, name, `^Exited \(6\)`, 10*time.Second)
+}
+
+// With slirp4netns (the default network) the monitor idles too: slirp4netns stays its child
+// and the container keeps its network; stop ends both.
+func TestIdleMonitorSlirp4netns(t *testing.T) {
+	s := useMain(t)
+	name := "idn" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "--name", name, "demo", "sh", "-c", termTrap)
+	waitLog(t, s, name, "ready", 10*time.Second)
+	mon := waitIdle(t, s, name)
+	slirp := 0
+	for p, cmd := range userProcs() {
+		if strings.Contains(cmd, "slirp4netns") && isAncestor(mon, p) {
+			slirp = p
+		}
+	}
+	if slirp == 0 {
+		t.Fatalf("no slirp4netns child of the idle monitor (pid %d)", mon)
+	}
+	r := s.mustNook(t, "exec", name, "ip", "addr", "show", "tap0")
+	assertContains(t, "tap0 in the idle container", r.Stdout, "10.0.2.100")
+	s.mustNook(t, "stop", name)
+	waitStatus(t, s, name, `^Exited \(3\)`, 10*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := syscall.Kill(slirp, 0); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slirp4netns (pid %d) outlived its container by 10s", slirp)
+		}
+	}
+}
