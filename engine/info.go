@@ -3,13 +3,16 @@ package engine
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/bypass"
+	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/netuser"
 	"github.com/nook-containers/nook/overlay"
 	"github.com/nook-containers/nook/slirp"
+	"github.com/nook-containers/nook/userns"
 )
 
 // Info describes how nook runs containers on this host.
@@ -25,6 +28,8 @@ type Info struct {
 	Network      []string
 	NetworkNotes []string
 	Cgroups      CgroupInfo
+	// MonitorIdle says whether a quiet detached container's monitor waits as nook-idle.
+	MonitorIdle string
 }
 
 // CgroupInfo says which cgroup hierarchy the host has and what is delegated to the user.
@@ -81,6 +86,11 @@ func (e *Engine) Info() Info {
 		in.NetworkNotes = append(in.NetworkNotes, "bypass4netns (slirp4netns:bypass4netns=true): not usable: "+err.Error())
 	}
 	start := unprivilegedPortStart()
+	if rt, err := userns.RuntimePath(); err == nil && monitor.IdleAvailable(rt) {
+		in.MonitorIdle = "yes: a quiet detached container's monitor waits as " + filepath.Join(filepath.Dir(rt), monitor.IdleProgram)
+	} else {
+		in.MonitorIdle = "no: " + monitor.IdleProgram + " is not next to nook-runtime (or NOOK_MONITOR_IDLE=0): monitors stay in Go"
+	}
 	in.NetworkNotes = append(in.NetworkNotes, fmt.Sprintf("published ports: host ports from %d (sysctl net.ipv4.ip_unprivileged_port_start=%d)", start, start))
 	if imgs, err := e.Store.Images(); err == nil {
 		in.Images = len(imgs)

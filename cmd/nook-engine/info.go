@@ -34,6 +34,7 @@ func newInfoCmd() *cobra.Command {
 			for _, n := range in.NetworkNotes {
 				fmt.Fprintf(out, "  # %s\n", n)
 			}
+			fmt.Fprintf(out, "monitor:\n  idle: %s\n", in.MonitorIdle)
 			fmt.Fprintf(out, "cgroups:\n  version: %s\n  delegatedControllers: %s\n", in.Cgroups.Version, orNone(strings.Join(in.Cgroups.Controllers, " ")))
 			if in.Cgroups.Note != "" {
 				fmt.Fprintf(out, "  # %s\n", in.Cgroups.Note)

@@ -246,3 +246,23 @@ func TestIdleMonitorSlirp4netns(t *testing.T) {
 		}
 	}
 }
+
+// -i without a terminal: the container's stdin pipe lives across idle periods, and input an
+// attached client sends after one reaches the payload.
+func TestIdleMonitorStdinPipe(t *testing.T) {
+	s := useMain(t)
+	name := "idi" + strconv.Itoa(os.Getpid())
+	runDetached(t, s, "-i", "--name", name, "--network", "none", "demo", "sh", "-c", `echo ready; while read l; do echo "got:$l"; done; echo eof`)
+	waitLog(t, s, name, "ready", 10*time.Second)
+	waitIdle(t, s, name)
+	r := s.nookEnv(t, nil, "first\n", "attach", name)
+	if r.Code != 0 {
+		t.Fatalf("nook attach with input: exit %d: %s", r.Code, r.Stderr)
+	}
+	waitLog(t, s, name, "got:first", 10*time.Second)
+	// The attach's end of input closes the container's stdin, as Docker's attach does: the
+	// payload's read loop ends.
+	waitLog(t, s, name, "eof", 10*time.Second)
+	waitStatus(t, s, name, `^Exited \(0\)`, 10*time.Second)
+	s.mustNook(t, "rm", name)
+}

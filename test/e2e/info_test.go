@@ -92,6 +92,8 @@ func TestInfo(t *testing.T) {
 	default:
 		t.Errorf("nook info storage.rootfsMode = %q, want overlay or fuse-overlayfs with the overlay driver", kv["storage.rootfsMode"])
 	}
+	// The suite's binaries come with nook-idle (test/run-e2e.sh checks it is built).
+	assertMatch(t, "nook info monitor.idle", kv["monitor.idle"], `^yes: .*/nook-idle$`)
 	backends := strings.Split(kv["network.backends"], ",")
 	for i := range backends {
 		backends[i] = strings.TrimSpace(backends[i])
