@@ -203,11 +203,13 @@ func (b *builder) loadCache() error {
 
 func (b *builder) header(text string) time.Time {
 	b.n++
+	timing.Mark("build step header")
 	fmt.Fprintf(b.out, "STEP %d/%d: %s\n", b.n, b.m, text)
 	return time.Now()
 }
 
 func (b *builder) done(id string, start time.Time) {
+	timing.Mark("build step done")
 	fmt.Fprintf(b.out, " ---> %s (%.2fs)\n", shortOrScratch(id), time.Since(start).Seconds())
 }
 
@@ -398,6 +400,7 @@ func (b *builder) remember(id, parent, key string, step *build.Step) error {
 		return fmt.Errorf("record build cache for %s: %w", shortID(id), err)
 	}
 	b.cache[key] = id
+	timing.Mark("build cache recorded")
 	return nil
 }
 
@@ -483,6 +486,7 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 			if _, err := b.e.Store.Unmount(id, true); err != nil {
 				return fmt.Errorf("unmount the build container %s: %w", name, err)
 			}
+			timing.Mark("build step unmounted")
 			layer, err = b.diff(ctr.LayerID, true, am.targets)
 			timing.Mark("build step diffed")
 			return err

@@ -213,6 +213,7 @@ func (b *builder) stageUpper(rc io.ReadCloser, upper string) (*newLayer, error) 
 	if l.staged, err = b.e.Store.PrepareStagedLayer(nil, d); err != nil {
 		return nil, fmt.Errorf("stage the container's changes: %w", err)
 	}
+	timing.Mark("build diff staged")
 	keep = true
 	return l, nil
 }
@@ -301,6 +302,7 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 	if len(layers) != len(cfg.RootFS.DiffIDs) {
 		return "", fmt.Errorf("image %s has %d layers but its configuration lists %d", shortID(parent), len(layers), len(cfg.RootFS.DiffIDs))
 	}
+	timing.Mark("build parent read")
 	cfg.RootFS.Type = "layers"
 	var added *storage.Layer
 	if layer != nil {
@@ -326,6 +328,7 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 		if err != nil {
 			return "", fmt.Errorf("store the new layer: %w", err)
 		}
+		timing.Mark("build layer stored")
 		top = added.ID
 		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: layer.digest, Size: layer.size})
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, layer.digest)
@@ -372,6 +375,7 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 			{Key: storage.ImageDigestBigDataKey, Data: mb, Digest: manifestDigest},
 		},
 	})
+	timing.Mark("build image created")
 	if errors.Is(err, storage.ErrDuplicateID) {
 		// The same configuration was committed before (it names its layers by digest): that
 		// image is this step's result, and the layer just made is not needed.
