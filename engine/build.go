@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	digest "github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/storage"
 
 	"github.com/nook-containers/nook/build"
 	"github.com/nook-containers/nook/internal/timing"
@@ -358,14 +360,16 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 		}
 	}
 
+	// The step's cache marker is written with its image, in the same store transaction.
+	mark := b.cacheMark(st.image, key, step)
 	var id string
 	switch c := step.Cmd.(type) {
 	case *instructions.RunCommand:
-		id, err = b.run(ctx, st, step, c, mounts)
+		id, err = b.run(ctx, st, step, c, mounts, mark)
 	case *instructions.CopyCommand, *instructions.AddCommand:
-		id, err = b.copy(ctx, st, step, cp)
+		id, err = b.copy(ctx, st, step, cp, mark)
 	case *instructions.WorkdirCommand:
-		id, err = b.workdir(ctx, st, step, c)
+		id, err = b.workdir(ctx, st, step, c, mark)
 	default:
 		next := st.StageState
 		next.Config = cloneConfig(&st.Config)
@@ -377,31 +381,24 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 			return fail(fmt.Errorf("instruction %s is not supported", strings.ToUpper(step.Cmd.Name())))
 		}
 		build.AddHistory(&next.Config, step.Text, true, time.Now().UTC())
-		if id, err = b.e.commitImage(ctx, st.image, &next.Config, nil); err == nil {
+		if id, err = b.e.commitImage(ctx, st.image, &next.Config, nil, mark); err == nil {
 			st.StageState = next
 		}
 	}
 	if err != nil {
 		return fail(err)
 	}
-	parent := st.image
 	st.image = id
-	if err := b.remember(id, parent, key, step); err != nil {
-		return err
-	}
+	b.cache[key] = id
 	b.done(id, start)
 	return nil
 }
 
-func (b *builder) remember(id, parent, key string, step *build.Step) error {
-	// The parent lets `nook images` hide intermediate images, as Docker does.
+// cacheMark is the big-data item that makes the image a step made on parent the result of the
+// step's cache key. The parent lets `nook images` hide intermediate images, as Docker does.
+func (b *builder) cacheMark(parent, key string, step *build.Step) storage.ImageBigDataOption {
 	info, _ := json.Marshal(map[string]any{"instruction": step.Text, "file": b.plan.File, "line": step.Line, "parent": parent})
-	if err := b.e.Store.SetImageBigData(id, cacheDataPrefix+key, info, nil); err != nil {
-		return fmt.Errorf("record build cache for %s: %w", shortID(id), err)
-	}
-	b.cache[key] = id
-	timing.Mark("build cache recorded")
-	return nil
+	return storage.ImageBigDataOption{Key: cacheDataPrefix + key, Data: info, Digest: digest.FromBytes(info)}
 }
 
 func cloneConfig(c *build.Image) build.Image {
@@ -426,7 +423,7 @@ func (b *builder) ensureImage(ctx context.Context, st *stageRun) error {
 }
 
 // run executes a RUN step in a container made exactly as `nook run` makes one.
-func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand, mounts *runMounts) (string, error) {
+func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand, mounts *runMounts, mark storage.ImageBigDataOption) (string, error) {
 	if err := b.ensureImage(ctx, st); err != nil {
 		return "", err
 	}
@@ -464,16 +461,26 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 		defer wg.Done()
 		_, _ = io.Copy(io.MultiWriter(b.out, tail), pr)
 	}()
+	// While the command runs, the store makes the empty layer that its changes will fill: the
+	// step's commit then only moves them in.
+	early, err := b.earlyLayer(st)
+	if err != nil {
+		return "", err
+	}
+	defer early.drop()
 	noEntrypoint := ""
 	fmt.Fprintf(b.out, " ---> Running in %s\n", name)
-	// The step's container is removed as soon as its changes are taken: its record and layer
-	// need not survive a crash (volatile: not synced to disk), nor does it keep a log.
-	var layer *newLayer
+	// The step's container is removed as soon as its changes are taken out of it, while they
+	// are read and committed: its record and layer need not survive a crash (volatile: not
+	// synced to disk), nor does it keep a log.
+	var ch *changes
+	var removing sync.WaitGroup
+	defer removing.Wait()
 	timing.Mark("build step start")
 	code, runErr := b.e.Run(ctx, RunOptions{
 		Image: st.image, Args: argv, Entrypoint: &noEntrypoint, Env: st.Scope.RunEnv(st.Env()),
 		Name: name, Network: b.o.Network, Stdout: pw, Stderr: pw, Remove: true, volatile: true,
-		LimitOptions: LimitOptions{Mounts: am.flags},
+		LimitOptions: LimitOptions{Mounts: am.flags}, removing: &removing, started: early.start,
 		afterExit: func(id string, code int) error {
 			if code != 0 {
 				return nil
@@ -487,14 +494,20 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 				return fmt.Errorf("unmount the build container %s: %w", name, err)
 			}
 			timing.Mark("build step unmounted")
-			layer, err = b.diff(ctr.LayerID, true, am.targets)
-			timing.Mark("build step diffed")
+			ch, err = b.takeChanges(ctr.LayerID, true, am.targets)
 			return err
 		},
 	})
 	pw.Close()
 	wg.Wait()
 	pr.Close()
+	var layer *newLayer
+	if runErr == nil && ch != nil {
+		layer, runErr = b.layerOf(ch)
+		timing.Mark("build step diffed")
+	} else if ch != nil && ch.staged != nil {
+		_ = b.e.Store.CleanupStagedLayer(ch.staged)
+	}
 	if runErr != nil {
 		b.drop(layer)
 		return "", runErr
@@ -507,10 +520,12 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 		}
 		return "", b.plan.Errorf(step.Line, "%s", msg)
 	}
-	timing.Mark("build step removed")
+	if layer != nil && layer.staged != nil {
+		layer.into = early.take()
+	}
 	next := cloneConfig(&st.Config)
 	build.AddHistory(&next, step.Text, layer == nil, time.Now().UTC())
-	id, err := b.e.commitImage(ctx, st.image, &next, layer)
+	id, err := b.e.commitImage(ctx, st.image, &next, layer, mark)
 	if err != nil {
 		b.drop(layer)
 		return "", err
@@ -610,7 +625,7 @@ func (w *workContainer) remove() {
 }
 
 // workdir applies WORKDIR and creates the directory when the image lacks it.
-func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c *instructions.WorkdirCommand) (string, error) {
+func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c *instructions.WorkdirCommand, mark storage.ImageBigDataOption) (string, error) {
 	next := st.StageState
 	next.Config = cloneConfig(&st.Config)
 	if _, err := next.ApplyConfig(c); err != nil {
@@ -633,7 +648,7 @@ func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c
 		}
 	}
 	build.AddHistory(&next.Config, step.Text, layer == nil, time.Now().UTC())
-	id, err := b.e.commitImage(ctx, st.image, &next.Config, layer)
+	id, err := b.e.commitImage(ctx, st.image, &next.Config, layer, mark)
 	if err != nil {
 		b.drop(layer)
 		return "", err

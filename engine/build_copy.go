@@ -21,6 +21,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 	"go.podman.io/storage/pkg/chrootarchive"
 	"go.podman.io/storage/pkg/idtools"
@@ -346,7 +347,7 @@ func (b *builder) download(ctx context.Context, raw, checksum string) (build.Sou
 
 // copy writes a COPY or ADD's sources into a container of the stage's image and commits
 // the change as a layer.
-func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *copyJob) (string, error) {
+func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *copyJob, mark storage.ImageBigDataOption) (string, error) {
 	name := "COPY"
 	if j.add {
 		name = "ADD"
@@ -452,7 +453,7 @@ func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *c
 	}
 	next := cloneConfig(&st.Config)
 	build.AddHistory(&next, step.Text, layer == nil, time.Now().UTC())
-	id, err := b.e.commitImage(ctx, st.image, &next, layer)
+	id, err := b.e.commitImage(ctx, st.image, &next, layer, mark)
 	if err != nil {
 		b.drop(layer)
 		return "", err
