@@ -24,6 +24,7 @@ import (
 
 	"github.com/nook-containers/nook/build"
 	"github.com/nook-containers/nook/internal/timing"
+	"github.com/nook-containers/nook/overlay"
 )
 
 // BuildOptions are `nook build`'s settings.
@@ -490,10 +491,15 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 			if err != nil {
 				return fmt.Errorf("find the build container %s: %w", name, err)
 			}
-			if _, err := b.e.Store.Unmount(id, true); err != nil {
-				return fmt.Errorf("unmount the build container %s: %w", name, err)
+			// With the kernel's overlay the changes are moved out of the upper directory of a
+			// mount that nothing uses any more, and that the container's removal unmounts in
+			// the background; the other modes read the changes of an unmounted layer.
+			if b.e.Rootfs.Mode != overlay.ModeKernel {
+				if _, err := b.e.Store.Unmount(id, true); err != nil {
+					return fmt.Errorf("unmount the build container %s: %w", name, err)
+				}
+				timing.Mark("build step unmounted")
 			}
-			timing.Mark("build step unmounted")
 			ch, err = b.takeChanges(ctr.LayerID, true, am.targets)
 			return err
 		},
