@@ -94,6 +94,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (int, error) {
 			go func() {
 				defer o.removing.Done()
 				_ = e.Store.DeleteContainer(id)
+				timing.Mark("engine removed")
 			}()
 			return
 		}
