@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	digest "github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/storage"
 
@@ -41,9 +40,48 @@ type BuildOptions struct {
 	Out, Err   io.Writer
 }
 
-// cacheDataPrefix names the big-data item that marks an image as the result of a build step:
-// the rest of the name is the step's cache key.
+// An image that is the result of a build step carries the step's cache key and the image it was
+// built on in its record's metadata (buildMark). Images built before carry each as a big-data
+// item named cacheDataPrefix+KEY, holding the rest; both are read.
 const cacheDataPrefix = "nook-build-cache-"
+
+// buildMark marks an image as the result of a build step. The parent lets `nook images` hide
+// intermediate images, as Docker does.
+type buildMark struct {
+	Key         string `json:"key"`
+	Instruction string `json:"instruction"`
+	File        string `json:"file"`
+	Line        int    `json:"line"`
+	Parent      string `json:"parent"`
+}
+
+// imageMeta is what nook keeps in an image record's metadata.
+type imageMeta struct {
+	Build []buildMark `json:"nook-build,omitempty"`
+}
+
+// buildMarks returns an image's build marks, from its metadata and from big-data items; the
+// parents of the latter are read only when withParents.
+func (e *Engine) buildMarks(img *storage.Image, withParents bool) []buildMark {
+	var meta imageMeta
+	_ = json.Unmarshal([]byte(img.Metadata), &meta)
+	marks := meta.Build
+	for _, n := range img.BigDataNames {
+		key, ok := strings.CutPrefix(n, cacheDataPrefix)
+		if !ok {
+			continue
+		}
+		m := buildMark{Key: key}
+		if withParents {
+			if b, err := e.Store.ImageBigData(img.ID, n); err == nil {
+				_ = json.Unmarshal(b, &m)
+				m.Key = key
+			}
+		}
+		marks = append(marks, m)
+	}
+	return marks
+}
 
 // builder is one run of Build.
 type builder struct {
@@ -194,11 +232,9 @@ func (b *builder) loadCache() error {
 	if err != nil {
 		return err
 	}
-	for _, img := range imgs {
-		for _, n := range img.BigDataNames {
-			if key, ok := strings.CutPrefix(n, cacheDataPrefix); ok {
-				b.cache[key] = img.ID
-			}
+	for i := range imgs {
+		for _, m := range b.e.buildMarks(&imgs[i], false) {
+			b.cache[m.Key] = imgs[i].ID
 		}
 	}
 	return nil
@@ -361,8 +397,8 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 		}
 	}
 
-	// The step's cache marker is written with its image, in the same store transaction.
-	mark := b.cacheMark(st.image, key, step)
+	// The step's mark is written with its image's record, in the same store transaction.
+	mark := buildMark{Key: key, Instruction: step.Text, File: b.plan.File, Line: step.Line, Parent: st.image}
 	var id string
 	switch c := step.Cmd.(type) {
 	case *instructions.RunCommand:
@@ -395,13 +431,6 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 	return nil
 }
 
-// cacheMark is the big-data item that makes the image a step made on parent the result of the
-// step's cache key. The parent lets `nook images` hide intermediate images, as Docker does.
-func (b *builder) cacheMark(parent, key string, step *build.Step) storage.ImageBigDataOption {
-	info, _ := json.Marshal(map[string]any{"instruction": step.Text, "file": b.plan.File, "line": step.Line, "parent": parent})
-	return storage.ImageBigDataOption{Key: cacheDataPrefix + key, Data: info, Digest: digest.FromBytes(info)}
-}
-
 func cloneConfig(c *build.Image) build.Image {
 	var out build.Image
 	raw, _ := json.Marshal(c)
@@ -424,7 +453,7 @@ func (b *builder) ensureImage(ctx context.Context, st *stageRun) error {
 }
 
 // run executes a RUN step in a container made exactly as `nook run` makes one.
-func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand, mounts *runMounts, mark storage.ImageBigDataOption) (string, error) {
+func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand, mounts *runMounts, mark buildMark) (string, error) {
 	if err := b.ensureImage(ctx, st); err != nil {
 		return "", err
 	}
@@ -631,7 +660,7 @@ func (w *workContainer) remove() {
 }
 
 // workdir applies WORKDIR and creates the directory when the image lacks it.
-func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c *instructions.WorkdirCommand, mark storage.ImageBigDataOption) (string, error) {
+func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c *instructions.WorkdirCommand, mark buildMark) (string, error) {
 	next := st.StageState
 	next.Config = cloneConfig(&st.Config)
 	if _, err := next.ApplyConfig(c); err != nil {

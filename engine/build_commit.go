@@ -336,9 +336,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 // commitImage stores cfg as a new image on top of parent ("" for none), with layer added
-// when it is not nil and the big-data items more (a build step's cache marker) with it, and
-// returns the new image's ID.
-func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Image, layer *newLayer, more ...storage.ImageBigDataOption) (string, error) {
+// when it is not nil and marks (a build step's) in its record, and returns the new image's ID.
+func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Image, layer *newLayer, marks ...buildMark) (string, error) {
 	var layers []imgspecv1.Descriptor
 	top := ""
 	if parent != "" {
@@ -438,22 +437,27 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 		created = *cfg.Created
 	}
 	id := configDigest.Encoded()
-	_, err = e.Store.CreateImage(id, nil, top, "{}", &storage.ImageOptions{
+	meta, err := json.Marshal(imageMeta{Build: marks})
+	if err != nil {
+		dropLayer()
+		return "", err
+	}
+	_, err = e.Store.CreateImage(id, nil, top, string(meta), &storage.ImageOptions{
 		CreationDate: created,
 		Digest:       manifestDigest,
-		BigData: append([]storage.ImageBigDataOption{
+		BigData: []storage.ImageBigDataOption{
 			{Key: configDigest.String(), Data: config, Digest: configDigest},
 			{Key: "manifest-" + manifestDigest.String(), Data: mb, Digest: manifestDigest},
 			{Key: storage.ImageDigestBigDataKey, Data: mb, Digest: manifestDigest},
-		}, more...),
+		},
 	})
 	timing.Mark("build image created")
 	if errors.Is(err, storage.ErrDuplicateID) {
 		// The same configuration was committed before (it names its layers by digest): that
 		// image is this step's result, and the layer just made is not needed.
 		dropLayer()
-		for _, m := range more {
-			if err := e.Store.SetImageBigData(id, m.Key, m.Data, nil); err != nil {
+		if len(marks) > 0 {
+			if err := e.addBuildMarks(id, marks); err != nil {
 				return "", fmt.Errorf("record build cache for %s: %w", shortID(id), err)
 			}
 		}
@@ -529,6 +533,33 @@ func (l *earlyLayer) drop() {
 	if l.id != "" {
 		_ = l.e.Store.DeleteLayer(l.id)
 	}
+}
+
+// addBuildMarks adds marks to an existing image's record.
+func (e *Engine) addBuildMarks(id string, marks []buildMark) error {
+	img, err := e.Store.Image(id)
+	if err != nil {
+		return err
+	}
+	var meta imageMeta
+	_ = json.Unmarshal([]byte(img.Metadata), &meta)
+	for _, m := range marks {
+		if !slices.ContainsFunc(meta.Build, func(x buildMark) bool { return x.Key == m.Key && x.Parent == m.Parent }) {
+			meta.Build = append(meta.Build, m)
+		}
+	}
+	// What else the record's metadata holds (containers/image keeps signature sizes there) stays.
+	all := map[string]json.RawMessage{}
+	_ = json.Unmarshal([]byte(img.Metadata), &all)
+	b, err := json.Marshal(meta.Build)
+	if err != nil {
+		return err
+	}
+	all["nook-build"] = b
+	if b, err = json.Marshal(all); err != nil {
+		return err
+	}
+	return e.Store.SetMetadata(id, string(b))
 }
 
 func ociLayerType(mt string) string {

@@ -21,7 +21,6 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 	"go.podman.io/storage/pkg/chrootarchive"
 	"go.podman.io/storage/pkg/idtools"
@@ -347,7 +346,7 @@ func (b *builder) download(ctx context.Context, raw, checksum string) (build.Sou
 
 // copy writes a COPY or ADD's sources into a container of the stage's image and commits
 // the change as a layer.
-func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *copyJob, mark storage.ImageBigDataOption) (string, error) {
+func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *copyJob, mark buildMark) (string, error) {
 	name := "COPY"
 	if j.add {
 		name = "ADD"
