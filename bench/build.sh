@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench (called by bench/run.sh at its end): `nook build` of the same Dockerfiles cold
 # (a fresh store with only the base image) and fully cached (the same build again), and one
-# RUN step against the same command in `nook run`; with BENCH_PODMAN=1 (podman installed if
+# RUN step against the same command in `nook run` (interleaved pairs: medians and their ratio);
+# with BENCH_PODMAN=1 (podman installed if
 # missing) rootless `podman build` does the same in the same run.
 #
 # Dockerfiles: "busybox" (the busybox image, ENV/WORKDIR/COPY of 300 files/RUN/CMD), and the
@@ -11,7 +12,7 @@
 #
 # As root it installs what is missing and measures as the unprivileged test user.
 # Results: bench/results/build.json and a table. Knobs: BENCH_BUILD_RUNS (default 5),
-# BENCH_PODMAN, BENCH_BUILD_DEBIAN.
+# BENCH_BUILD_PAIRS (RUN step and nook run pairs, default 15), BENCH_PODMAN, BENCH_BUILD_DEBIAN.
 set -euo pipefail
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,17 +23,19 @@ repo=$(dirname "$bench_dir")
 . "$bench_dir/lib.sh"
 
 runs=${BENCH_BUILD_RUNS:-5}
+pairs=${BENCH_BUILD_PAIRS:-15}
 podman=${BENCH_PODMAN:-0}
 debian=${BENCH_BUILD_DEBIAN:-1}
 debian_tar=/var/tmp/nook-test-cache/debian-bookworm-minbase.tar
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_BUILD_RUNS must be a positive number" >&2; exit 2; }
+[[ $pairs =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_BUILD_PAIRS must be a positive number" >&2; exit 2; }
 
 if [[ ${1:-} != --measure ]]; then
-	bench_as_user build "jq" "$runs" "$podman" "$debian"
+	bench_as_user build "jq" "$runs" "$podman" "$debian" "$pairs"
 fi
 
 # ---- as the measuring user ------------------------------------------------------------
-result=$2 runs=${3:-$runs} podman=${4:-$podman} debian=${5:-$debian}
+result=$2 runs=${3:-$runs} podman=${4:-$podman} debian=${5:-$debian} pairs=${6:-$pairs}
 nook=$repo/bin/nook
 work=$(mktemp -d "${TMPDIR:-/tmp}/nook-bench-build.XXXXXX")
 # Podman refuses a run root longer than 50 characters: its run roots get a short directory.
@@ -79,6 +82,7 @@ podman_args() { echo "--root $work/$1/podman --runroot $prun/$1 --storage-driver
 now() { date +%s%N; }
 ms() { echo $((($2 - $1) / 1000000)); }
 median() { sort -n | sed -n "$(((runs + 1) / 2))p"; }
+median_of() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
 
 declare -A times
 # measure ROW PREPARE BUILD: per run, PREPARE STORE (untimed), then BUILD STORE (timed).
@@ -106,27 +110,59 @@ podman_warm_prep() { podman_base "$1" && podman_cold "$1"; }
 rc=0
 measure nook-busybox-cold nook_base nook_cold || rc=1
 measure nook-busybox-cached nook_warm_prep nook_cold || rc=1
-# One RUN step: its time in the build's output, against `nook run` of the same command on the
-# same files: an image of the Dockerfile's steps before the RUN (runbase), so both tar the same
-# 300 files of /srv/app.
+# One RUN step against `nook run` of the same command on the same files. "runbase" is an image
+# of the Dockerfile's steps before its RUN (FROM, ENV, WORKDIR, COPY of the 300 files), and the
+# step is the RUN of a Dockerfile `FROM runbase`: both make a container of the same image (same
+# files, working directory, environment, default network) and run the same `sh -c` command in
+# it. `nook run --rm` is timed from outside, as a user sees it (CLI, user namespace, engine,
+# removal); the step as the build's output times it, from its STEP line to its result, read
+# from the build's timing marks (NOOK_TIMING_LOG) in milliseconds rather than the 10 ms the
+# output prints. The whole `nook build` of that two-line Dockerfile is timed too, for reference.
+# Pairs are interleaved (run, build, run, build, ...) so that the machine's load falls on both
+# alike; the result is step/run as the ratio of the medians and as the median of the pairs'
+# ratios (each step against the run just before it), which a load that drifts during the
+# bench moves less.
 env $(store runstep) "$nook" import "$work/busybox.tar" demo >/dev/null
-mkdir -p "$work/runbase"
+mkdir -p "$work/runbase" "$work/runstep"
 cp -a "$work/bb/app" "$work/runbase/app"
 sed -n '1,/^COPY /p' "$work/bb/Dockerfile" >"$work/runbase/Dockerfile"
 env $(store runstep) "$nook" build -q -t runbase "$work/runbase" >/dev/null
-run_list=() step_list=()
-for i in $(seq 1 "$runs"); do
+printf 'FROM runbase\nRUN %s\n' "$run_cmd" >"$work/runstep/Dockerfile"
+# step_ms MARKS: the step's interval, from the last "build step header" to the last "build step done".
+step_ms() {
+	awk '$3 == "build" && $4 == "step" && $5 == "header" { h = $6 }
+		$3 == "build" && $4 == "step" && $5 == "done" { d = $6 }
+		END { if (h == "" || d == "") exit 1; printf "%.0f\n", d - h }' "$1"
+}
+run_list=() step_list=() build_list=()
+for i in $(seq 1 "$pairs"); do
 	t0=$(now)
-	env $(store runstep) "$nook" run --rm runbase sh -c "$run_cmd" >/dev/null 2>&1
+	env $(store runstep) "$nook" run --rm runbase sh -c "$run_cmd" >/dev/null 2>"$work/run.err" ||
+		{ echo "bench: nook run of the RUN command failed: $(tail -5 "$work/run.err")" >&2; rc=1; break; }
 	t1=$(now)
 	run_list+=("$(ms "$t0" "$t1")")
-	out=$(env $(store runstep) "$nook" build --no-cache "$work/bb")
-	step=$(printf '%s\n' "$out" | awk '/^STEP 5\/7: RUN/ {f=1} f && /^ ---> [0-9a-f]+ \(/ {gsub(/[()s]/, "", $3); print int($3 * 1000); exit}')
+	rm -f "$work/marks"
+	t0=$(now)
+	env $(store runstep) NOOK_TIMING=1 NOOK_TIMING_LOG="$work/marks" "$nook" build --no-cache -q "$work/runstep" >/dev/null 2>"$work/step.err" ||
+		{ echo "bench: nook build of the RUN step failed: $(tail -5 "$work/step.err")" >&2; rc=1; break; }
+	t1=$(now)
+	build_list+=("$(ms "$t0" "$t1")")
+	step=$(step_ms "$work/marks") || { echo "bench: no step marks in the build's timing log" >&2; rc=1; break; }
 	step_list+=("$step")
 done
-times[nook-run-same-command]=$(printf '%s\n' "${run_list[@]}" | median)
-times[nook-build-run-step]=$(printf '%s\n' "${step_list[@]}" | median)
-echo "bench: nook run of the RUN command: ${run_list[*]} ms; the RUN step in nook build: ${step_list[*]} ms"
+if [[ ${#step_list[@]} -eq $pairs ]]; then
+	times[nook-run-same-command]=$(median_of "${run_list[@]}")
+	times[nook-build-run-step]=$(median_of "${step_list[@]}")
+	times[nook-build-run-only]=$(median_of "${build_list[@]}")
+	echo "bench: nook run of the RUN command:   ${run_list[*]} ms (median ${times[nook-run-same-command]})"
+	echo "bench: the RUN step in nook build:    ${step_list[*]} ms (median ${times[nook-build-run-step]})"
+	echo "bench: nook build FROM runbase + RUN: ${build_list[*]} ms (median ${times[nook-build-run-only]})"
+	ratios=()
+	for i in "${!step_list[@]}"; do
+		ratios+=("$(awk -v s="${step_list[$i]}" -v r="${run_list[$i]}" 'BEGIN { printf "%.3f\n", s / r }')")
+	done
+	paired=$(median_of "${ratios[@]}")
+fi
 
 if [[ $podman == 1 ]]; then
 	measure podman-busybox-cold podman_base podman_cold || rc=1
@@ -156,15 +192,20 @@ elif [[ $debian == 1 ]]; then
 fi
 
 {
-	printf '{"runs":%s' "$runs"
+	printf '{"runs":%s,"pairs":%s' "$runs" "$pairs"
+	[[ -n ${paired:-} ]] && printf ',"run_step_paired_ratio":%s' "$paired"
 	for k in "${!times[@]}"; do printf ',"%s_ms":%s' "$k" "${times[$k]}"; done
 	printf '}\n'
 } >"$result"
 printf '%-24s %10s\n' ROW "MEDIAN ms"
 for k in nook-busybox-cold nook-busybox-cached podman-busybox-cold podman-busybox-cached nook-run-same-command nook-build-run-step \
-	nook-lab-cold nook-lab-cached podman-lab-cold podman-lab-cached; do
+	nook-build-run-only nook-lab-cold nook-lab-cached podman-lab-cold podman-lab-cached; do
 	[[ -n ${times[$k]:-} ]] && printf '%-24s %10s\n' "$k" "${times[$k]}"
 done
+if [[ -n ${times[nook-build-run-step]:-} ]]; then
+	awk -v s="${times[nook-build-run-step]}" -v r="${times[nook-run-same-command]}" -v p="$paired" -v n="$pairs" \
+		'BEGIN { printf "RUN step/nook run of the same command = %.2f (ratio of the medians), %.2f (median of the %d pairs'"'"' ratios); goal <= 1\n", s / r, p, n }'
+fi
 for w in busybox lab; do
 	if [[ -n ${times[podman-$w-cached]:-} && -n ${times[nook-$w-cached]:-} ]]; then
 		awk -v n="${times[nook-$w-cold]:-0}" -v p="${times[podman-$w-cold]:-1}" -v nc="${times[nook-$w-cached]}" -v pc="${times[podman-$w-cached]}" \

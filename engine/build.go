@@ -19,9 +19,11 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/storage"
 
 	"github.com/nook-containers/nook/build"
 	"github.com/nook-containers/nook/internal/timing"
+	"github.com/nook-containers/nook/overlay"
 )
 
 // BuildOptions are `nook build`'s settings.
@@ -38,9 +40,48 @@ type BuildOptions struct {
 	Out, Err   io.Writer
 }
 
-// cacheDataPrefix names the big-data item that marks an image as the result of a build step:
-// the rest of the name is the step's cache key.
+// An image that is the result of a build step carries the step's cache key and the image it was
+// built on in its record's metadata (buildMark). Images built before carry each as a big-data
+// item named cacheDataPrefix+KEY, holding the rest; both are read.
 const cacheDataPrefix = "nook-build-cache-"
+
+// buildMark marks an image as the result of a build step. The parent lets `nook images` hide
+// intermediate images, as Docker does.
+type buildMark struct {
+	Key         string `json:"key"`
+	Instruction string `json:"instruction"`
+	File        string `json:"file"`
+	Line        int    `json:"line"`
+	Parent      string `json:"parent"`
+}
+
+// imageMeta is what nook keeps in an image record's metadata.
+type imageMeta struct {
+	Build []buildMark `json:"nook-build,omitempty"`
+}
+
+// buildMarks returns an image's build marks, from its metadata and from big-data items; the
+// parents of the latter are read only when withParents.
+func (e *Engine) buildMarks(img *storage.Image, withParents bool) []buildMark {
+	var meta imageMeta
+	_ = json.Unmarshal([]byte(img.Metadata), &meta)
+	marks := meta.Build
+	for _, n := range img.BigDataNames {
+		key, ok := strings.CutPrefix(n, cacheDataPrefix)
+		if !ok {
+			continue
+		}
+		m := buildMark{Key: key}
+		if withParents {
+			if b, err := e.Store.ImageBigData(img.ID, n); err == nil {
+				_ = json.Unmarshal(b, &m)
+				m.Key = key
+			}
+		}
+		marks = append(marks, m)
+	}
+	return marks
+}
 
 // builder is one run of Build.
 type builder struct {
@@ -191,11 +232,9 @@ func (b *builder) loadCache() error {
 	if err != nil {
 		return err
 	}
-	for _, img := range imgs {
-		for _, n := range img.BigDataNames {
-			if key, ok := strings.CutPrefix(n, cacheDataPrefix); ok {
-				b.cache[key] = img.ID
-			}
+	for i := range imgs {
+		for _, m := range b.e.buildMarks(&imgs[i], false) {
+			b.cache[m.Key] = imgs[i].ID
 		}
 	}
 	return nil
@@ -203,11 +242,13 @@ func (b *builder) loadCache() error {
 
 func (b *builder) header(text string) time.Time {
 	b.n++
+	timing.Mark("build step header")
 	fmt.Fprintf(b.out, "STEP %d/%d: %s\n", b.n, b.m, text)
 	return time.Now()
 }
 
 func (b *builder) done(id string, start time.Time) {
+	timing.Mark("build step done")
 	fmt.Fprintf(b.out, " ---> %s (%.2fs)\n", shortOrScratch(id), time.Since(start).Seconds())
 }
 
@@ -356,14 +397,16 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 		}
 	}
 
+	// The step's mark is written with its image's record, in the same store transaction.
+	mark := buildMark{Key: key, Instruction: step.Text, File: b.plan.File, Line: step.Line, Parent: st.image}
 	var id string
 	switch c := step.Cmd.(type) {
 	case *instructions.RunCommand:
-		id, err = b.run(ctx, st, step, c, mounts)
+		id, err = b.run(ctx, st, step, c, mounts, mark)
 	case *instructions.CopyCommand, *instructions.AddCommand:
-		id, err = b.copy(ctx, st, step, cp)
+		id, err = b.copy(ctx, st, step, cp, mark)
 	case *instructions.WorkdirCommand:
-		id, err = b.workdir(ctx, st, step, c)
+		id, err = b.workdir(ctx, st, step, c, mark)
 	default:
 		next := st.StageState
 		next.Config = cloneConfig(&st.Config)
@@ -375,29 +418,16 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 			return fail(fmt.Errorf("instruction %s is not supported", strings.ToUpper(step.Cmd.Name())))
 		}
 		build.AddHistory(&next.Config, step.Text, true, time.Now().UTC())
-		if id, err = b.e.commitImage(ctx, st.image, &next.Config, nil); err == nil {
+		if id, err = b.e.commitImage(ctx, st.image, &next.Config, nil, mark); err == nil {
 			st.StageState = next
 		}
 	}
 	if err != nil {
 		return fail(err)
 	}
-	parent := st.image
 	st.image = id
-	if err := b.remember(id, parent, key, step); err != nil {
-		return err
-	}
-	b.done(id, start)
-	return nil
-}
-
-func (b *builder) remember(id, parent, key string, step *build.Step) error {
-	// The parent lets `nook images` hide intermediate images, as Docker does.
-	info, _ := json.Marshal(map[string]any{"instruction": step.Text, "file": b.plan.File, "line": step.Line, "parent": parent})
-	if err := b.e.Store.SetImageBigData(id, cacheDataPrefix+key, info, nil); err != nil {
-		return fmt.Errorf("record build cache for %s: %w", shortID(id), err)
-	}
 	b.cache[key] = id
+	b.done(id, start)
 	return nil
 }
 
@@ -423,7 +453,7 @@ func (b *builder) ensureImage(ctx context.Context, st *stageRun) error {
 }
 
 // run executes a RUN step in a container made exactly as `nook run` makes one.
-func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand, mounts *runMounts) (string, error) {
+func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *instructions.RunCommand, mounts *runMounts, mark buildMark) (string, error) {
 	if err := b.ensureImage(ctx, st); err != nil {
 		return "", err
 	}
@@ -461,16 +491,26 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 		defer wg.Done()
 		_, _ = io.Copy(io.MultiWriter(b.out, tail), pr)
 	}()
+	// While the command runs, the store makes the empty layer that its changes will fill: the
+	// step's commit then only moves them in.
+	early, err := b.earlyLayer(st)
+	if err != nil {
+		return "", err
+	}
+	defer early.drop()
 	noEntrypoint := ""
 	fmt.Fprintf(b.out, " ---> Running in %s\n", name)
-	// The step's container is removed as soon as its changes are taken: its record and layer
-	// need not survive a crash (volatile: not synced to disk), nor does it keep a log.
-	var layer *newLayer
+	// The step's container is removed as soon as its changes are taken out of it, while they
+	// are read and committed: its record and layer need not survive a crash (volatile: not
+	// synced to disk), nor does it keep a log.
+	var ch *changes
+	var removing sync.WaitGroup
+	defer removing.Wait()
 	timing.Mark("build step start")
 	code, runErr := b.e.Run(ctx, RunOptions{
 		Image: st.image, Args: argv, Entrypoint: &noEntrypoint, Env: st.Scope.RunEnv(st.Env()),
 		Name: name, Network: b.o.Network, Stdout: pw, Stderr: pw, Remove: true, volatile: true,
-		LimitOptions: LimitOptions{Mounts: am.flags},
+		LimitOptions: LimitOptions{Mounts: am.flags}, removing: &removing, started: early.start,
 		afterExit: func(id string, code int) error {
 			if code != 0 {
 				return nil
@@ -480,17 +520,29 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 			if err != nil {
 				return fmt.Errorf("find the build container %s: %w", name, err)
 			}
-			if _, err := b.e.Store.Unmount(id, true); err != nil {
-				return fmt.Errorf("unmount the build container %s: %w", name, err)
+			// With the kernel's overlay the changes are moved out of the upper directory of a
+			// mount that nothing uses any more, and that the container's removal unmounts in
+			// the background; the other modes read the changes of an unmounted layer.
+			if b.e.Rootfs.Mode != overlay.ModeKernel {
+				if _, err := b.e.Store.Unmount(id, true); err != nil {
+					return fmt.Errorf("unmount the build container %s: %w", name, err)
+				}
+				timing.Mark("build step unmounted")
 			}
-			layer, err = b.diff(ctr.LayerID, true, am.targets)
-			timing.Mark("build step diffed")
+			ch, err = b.takeChanges(ctr.LayerID, true, am.targets)
 			return err
 		},
 	})
 	pw.Close()
 	wg.Wait()
 	pr.Close()
+	var layer *newLayer
+	if runErr == nil && ch != nil {
+		layer, runErr = b.layerOf(ch)
+		timing.Mark("build step diffed")
+	} else if ch != nil && ch.staged != nil {
+		_ = b.e.Store.CleanupStagedLayer(ch.staged)
+	}
 	if runErr != nil {
 		b.drop(layer)
 		return "", runErr
@@ -503,10 +555,12 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 		}
 		return "", b.plan.Errorf(step.Line, "%s", msg)
 	}
-	timing.Mark("build step removed")
+	if layer != nil && layer.staged != nil {
+		layer.into = early.take()
+	}
 	next := cloneConfig(&st.Config)
 	build.AddHistory(&next, step.Text, layer == nil, time.Now().UTC())
-	id, err := b.e.commitImage(ctx, st.image, &next, layer)
+	id, err := b.e.commitImage(ctx, st.image, &next, layer, mark)
 	if err != nil {
 		b.drop(layer)
 		return "", err
@@ -606,7 +660,7 @@ func (w *workContainer) remove() {
 }
 
 // workdir applies WORKDIR and creates the directory when the image lacks it.
-func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c *instructions.WorkdirCommand) (string, error) {
+func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c *instructions.WorkdirCommand, mark buildMark) (string, error) {
 	next := st.StageState
 	next.Config = cloneConfig(&st.Config)
 	if _, err := next.ApplyConfig(c); err != nil {
@@ -629,7 +683,7 @@ func (b *builder) workdir(ctx context.Context, st *stageRun, step *build.Step, c
 		}
 	}
 	build.AddHistory(&next.Config, step.Text, layer == nil, time.Now().UTC())
-	id, err := b.e.commitImage(ctx, st.image, &next.Config, layer)
+	id, err := b.e.commitImage(ctx, st.image, &next.Config, layer, mark)
 	if err != nil {
 		b.drop(layer)
 		return "", err

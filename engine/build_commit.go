@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -26,6 +27,7 @@ import (
 	"go.podman.io/storage"
 	drivers "go.podman.io/storage/drivers"
 	"go.podman.io/storage/pkg/archive"
+	"go.podman.io/storage/pkg/idtools"
 
 	"github.com/nook-containers/nook/build"
 	"github.com/nook-containers/nook/internal/timing"
@@ -48,6 +50,7 @@ type newLayer struct {
 	size   int64
 	path   string
 	staged *drivers.DriverWithDifferOutput
+	into   string // an empty layer made for the staged changes (earlyLayer), or ""
 }
 
 // drop releases what a layer that was not committed holds.
@@ -62,24 +65,43 @@ func (b *builder) drop(l *newLayer) {
 // them; their content is the host's, bind-mounted, so they never belong in a layer.
 var mountArtifacts = []string{"etc/hosts", "etc/hostname", "etc/resolv.conf"}
 
+// changes are an unmounted container layer's changes, taken out of it (takeChanges) to be
+// made a layer (layerOf). With the kernel's overlay the container's upper directory already
+// is a layer in the driver's own format: its files are moved (rename(2)) into a staging
+// directory of the driver, with what reading them as the driver's tar needs (the directories
+// of the layers under them, for opaque directories; the ID mappings); the container can then
+// go while they are read. Other modes read the container's tar into a file at once.
+type changes struct {
+	staged           *drivers.DriverWithDifferOutput
+	lowers           []string
+	uidMaps, gidMaps []idtools.IDMap
+	layer            *newLayer // not staged: the layer already read, or nil
+}
+
 // diff takes an unmounted container layer's changes as a new layer for the image, or nil when
 // there are none (the step then adds no layer, as with BuildKit). ranInit says a container's
 // init ran on the layer, which may have left mountArtifacts, and the mount points of stubs.
-//
-// With the kernel's overlay the container's upper directory already is a layer in the
-// driver's own format: its files are moved (rename(2)) into a staging directory of the
-// driver, and only the tar stream is read, for its digest and the tar-split that lets the
-// store reproduce the same tar for push and save. Other modes write the tar to a file that
-// PutLayer unpacks. The store's Diff holds the layer store's lock while it is read, so the
-// tar is read to its end before the layer is stored.
 func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer, error) {
+	ch, err := b.takeChanges(layerID, ranInit, stubs)
+	if err != nil {
+		return nil, err
+	}
+	return b.layerOf(ch)
+}
+
+func (b *builder) takeChanges(layerID string, ranInit bool, stubs []string) (*changes, error) {
 	upper := ""
 	if b.e.Rootfs.Mode == overlay.ModeKernel {
 		if d, err := b.e.Store.DifferTarget(layerID); err == nil {
 			upper = d
 		}
 	}
-	if upper != "" && ranInit {
+	if upper == "" {
+		l, err := b.tarChanges(layerID, ranInit)
+		return &changes{layer: l}, err
+	}
+	timing.Mark("build diff start")
+	if ranInit {
 		for _, a := range mountArtifacts {
 			p := filepath.Join(upper, a)
 			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
@@ -94,7 +116,43 @@ func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer,
 			return nil, err
 		}
 	}
-	timing.Mark("build diff start")
+	if names, err := os.ReadDir(upper); err != nil || len(names) == 0 {
+		return &changes{}, err
+	}
+	l, err := b.e.Store.Layer(layerID)
+	if err != nil {
+		return nil, err
+	}
+	ch := &changes{}
+	// The layers under it, top down, as the driver gives them to its tar (getLowerDiffPaths).
+	for id := l.Parent; id != ""; {
+		dir, err := b.e.Store.DifferTarget(id)
+		if err != nil {
+			return nil, err
+		}
+		ch.lowers = append(ch.lowers, dir)
+		pl, err := b.e.Store.Layer(id)
+		if err != nil {
+			return nil, err
+		}
+		id = pl.Parent
+	}
+	m := idtools.NewIDMappingsFromMaps(l.UIDMap, l.GIDMap)
+	ch.uidMaps, ch.gidMaps = m.UIDs(), m.GIDs()
+	if ch.staged, err = b.e.Store.PrepareStagedLayer(nil, &moveDiffer{from: upper}); err != nil {
+		if ch.staged != nil && ch.staged.Target != "" {
+			_ = b.e.Store.CleanupStagedLayer(ch.staged)
+		}
+		return nil, fmt.Errorf("stage the container's changes: %w", err)
+	}
+	timing.Mark("build diff staged")
+	return ch, nil
+}
+
+// tarChanges is diff for fuse-overlayfs and copy modes: the tar, without the init's
+// artifacts, to a file that PutLayer unpacks. The store's Diff holds the layer store's lock
+// while it is read, so the tar is read to its end before the layer is stored.
+func (b *builder) tarChanges(layerID string, ranInit bool) (*newLayer, error) {
 	none := archive.Uncompressed
 	rc, err := b.e.Store.Diff("", layerID, &storage.DiffOptions{Compression: &none})
 	if err != nil {
@@ -103,11 +161,6 @@ func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer,
 	// Closed once, on every path: closing it releases the layer store's lock.
 	rc = &closeOnce{ReadCloser: rc}
 	defer rc.Close()
-	if upper != "" {
-		return b.stageUpper(rc, upper)
-	}
-	// fuse-overlayfs and copy modes: the tar, without the init's artifacts, to a file that
-	// PutLayer unpacks.
 	tarFile, err := os.CreateTemp(b.tmp, "layer-")
 	if err != nil {
 		return nil, err
@@ -150,19 +203,34 @@ func (b *builder) diff(layerID string, ranInit bool, stubs []string) (*newLayer,
 	return &newLayer{digest: digest.NewDigest(digest.SHA256, h), size: cw.n, path: tarFile.Name()}, nil
 }
 
-// stageUpper reads the driver's tar of the upper directory once, as it comes: tar-split indexes
-// it, the digest and size are taken of the very same bytes, and the headers are read only for
-// the owners the store records; then the files are moved into the driver's staging directory.
-// The init's artifacts were removed from upper before, so nothing is filtered out and the
-// stream is not written again (doing so cost more than running a small step's command).
-func (b *builder) stageUpper(rc io.ReadCloser, upper string) (*newLayer, error) {
+// layerOf makes staged changes a layer: their tar, as the overlay driver's Diff makes it of a
+// layer's directory (the same archive call with the same options, so the same bytes), is read
+// once as it comes: tar-split indexes it, the digest and size are taken of the very same
+// bytes, and the headers are read only for the owners the store records. The tar is not
+// written anywhere (doing so cost more than running a small step's command).
+func (b *builder) layerOf(ch *changes) (l *newLayer, err error) {
+	if ch.staged == nil {
+		return ch.layer, nil
+	}
+	defer func() {
+		if l == nil {
+			_ = b.e.Store.CleanupStagedLayer(ch.staged)
+		}
+	}()
+	rc, err := archive.TarWithOptions(ch.staged.Target, &archive.TarOptions{
+		Compression: archive.Uncompressed, UIDMaps: ch.uidMaps, GIDMaps: ch.gidMaps,
+		WhiteoutFormat: archive.OverlayWhiteoutFormat, WhiteoutData: ch.lowers,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the container's changes: %w", err)
+	}
+	defer rc.Close()
 	splitFile, err := os.CreateTemp(b.tmp, "tar-split-")
 	if err != nil {
 		return nil, err
 	}
-	keep := false
 	defer func() {
-		if !keep {
+		if l == nil {
 			splitFile.Close()
 		}
 	}()
@@ -205,16 +273,11 @@ func (b *builder) stageUpper(rc io.ReadCloser, upper string) (*newLayer, error) 
 	if entries == 0 {
 		return nil, nil
 	}
-	l := &newLayer{digest: digest.NewDigest(digest.SHA256, h), size: cw.n}
-	d := &moveDiffer{from: upper, out: drivers.DriverWithDifferOutput{
-		Size: l.size, UncompressedDigest: l.digest, CompressedDigest: l.digest, TarSplit: splitFile,
-		UIDs: sortedIDs(uids), GIDs: sortedIDs(gids),
-	}}
-	if l.staged, err = b.e.Store.PrepareStagedLayer(nil, d); err != nil {
-		return nil, fmt.Errorf("stage the container's changes: %w", err)
-	}
-	keep = true
-	return l, nil
+	d := digest.NewDigest(digest.SHA256, h)
+	out := ch.staged
+	out.Size, out.UncompressedDigest, out.CompressedDigest, out.TarSplit = cw.n, d, d, splitFile
+	out.UIDs, out.GIDs = sortedIDs(uids), sortedIDs(gids)
+	return &newLayer{digest: d, size: cw.n, staged: out}, nil
 }
 
 func sortedIDs(m map[uint32]bool) []uint32 {
@@ -231,7 +294,6 @@ func sortedIDs(m map[uint32]bool) []uint32 {
 // driver, so the same format (whiteouts, opaque directories, owners, xattrs).
 type moveDiffer struct {
 	from string
-	out  drivers.DriverWithDifferOutput
 }
 
 func (m *moveDiffer) ApplyDiff(dest string, _ *archive.TarOptions, _ *drivers.DifferOptions) (drivers.DriverWithDifferOutput, error) {
@@ -244,7 +306,8 @@ func (m *moveDiffer) ApplyDiff(dest string, _ *archive.TarOptions, _ *drivers.Di
 			return drivers.DriverWithDifferOutput{}, err
 		}
 	}
-	return m.out, nil
+	// The rest of the output (digest, size, tar-split, owners) is layerOf's.
+	return drivers.DriverWithDifferOutput{}, nil
 }
 
 func (m *moveDiffer) Close() error { return nil }
@@ -273,8 +336,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 // commitImage stores cfg as a new image on top of parent ("" for none), with layer added
-// when it is not nil, and returns the new image's ID.
-func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Image, layer *newLayer) (string, error) {
+// when it is not nil and marks (a build step's) in its record, and returns the new image's ID.
+func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Image, layer *newLayer, marks ...buildMark) (string, error) {
 	var layers []imgspecv1.Descriptor
 	top := ""
 	if parent != "" {
@@ -301,18 +364,28 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 	if len(layers) != len(cfg.RootFS.DiffIDs) {
 		return "", fmt.Errorf("image %s has %d layers but its configuration lists %d", shortID(parent), len(layers), len(cfg.RootFS.DiffIDs))
 	}
+	timing.Mark("build parent read")
 	cfg.RootFS.Type = "layers"
 	var added *storage.Layer
 	if layer != nil {
 		var err error
 		if layer.staged != nil {
+			// Into the layer made for it on top (the store then only moves the staged
+			// files in), or a new one.
+			id := layer.into
+			if id == "" {
+				id = buildRandomHex(32)
+			}
 			added, err = e.Store.ApplyStagedLayer(storage.ApplyStagedLayerOptions{
-				ID: buildRandomHex(32), ParentLayer: top, DiffOutput: layer.staged,
+				ID: id, ParentLayer: top, DiffOutput: layer.staged,
 			})
 			if err != nil {
 				_ = e.Store.CleanupStagedLayer(layer.staged)
+				if layer.into != "" {
+					_ = e.Store.DeleteLayer(layer.into)
+				}
 			}
-			layer.staged = nil
+			layer.staged, layer.into = nil, ""
 		} else {
 			var f *os.File
 			if f, err = os.Open(layer.path); err != nil {
@@ -326,6 +399,7 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 		if err != nil {
 			return "", fmt.Errorf("store the new layer: %w", err)
 		}
+		timing.Mark("build layer stored")
 		top = added.ID
 		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: layer.digest, Size: layer.size})
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, layer.digest)
@@ -363,7 +437,12 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 		created = *cfg.Created
 	}
 	id := configDigest.Encoded()
-	_, err = e.Store.CreateImage(id, nil, top, "{}", &storage.ImageOptions{
+	meta, err := json.Marshal(imageMeta{Build: marks})
+	if err != nil {
+		dropLayer()
+		return "", err
+	}
+	_, err = e.Store.CreateImage(id, nil, top, string(meta), &storage.ImageOptions{
 		CreationDate: created,
 		Digest:       manifestDigest,
 		BigData: []storage.ImageBigDataOption{
@@ -372,10 +451,16 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 			{Key: storage.ImageDigestBigDataKey, Data: mb, Digest: manifestDigest},
 		},
 	})
+	timing.Mark("build image created")
 	if errors.Is(err, storage.ErrDuplicateID) {
 		// The same configuration was committed before (it names its layers by digest): that
 		// image is this step's result, and the layer just made is not needed.
 		dropLayer()
+		if len(marks) > 0 {
+			if err := e.addBuildMarks(id, marks); err != nil {
+				return "", fmt.Errorf("record build cache for %s: %w", shortID(id), err)
+			}
+		}
 		return id, nil
 	}
 	if err != nil {
@@ -383,6 +468,98 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 		return "", fmt.Errorf("commit image: %w", err)
 	}
 	return id, nil
+}
+
+// buildLayerFlag marks the layers a build makes empty for a RUN step's changes (earlyLayer):
+// until they are filled they have no diff digest, and the sweep of orphaned layers must still
+// know them as image layers.
+const buildLayerFlag = "nook-build-layer"
+
+// earlyLayer is the empty layer that a RUN step's changes are moved into (kernel overlay
+// only), made by the store while the step's command runs: creating it (directories, the
+// layer record written three times) no longer waits for the command's end.
+type earlyLayer struct {
+	e       *Engine
+	parent  string // the top layer of the step's image
+	started atomic.Bool
+	done    chan struct{}
+	id      string // "" when it could not be made: the commit makes its layer then
+	taken   bool
+}
+
+func (b *builder) earlyLayer(st *stageRun) (*earlyLayer, error) {
+	if b.e.Rootfs.Mode != overlay.ModeKernel {
+		return nil, nil
+	}
+	img, err := b.e.Store.Image(st.image)
+	if err != nil {
+		return nil, fmt.Errorf("read image %s: %w", shortID(st.image), err)
+	}
+	return &earlyLayer{e: b.e, parent: img.TopLayer, done: make(chan struct{})}, nil
+}
+
+// start makes the layer in the background.
+func (l *earlyLayer) start() {
+	if l == nil || l.started.Swap(true) {
+		return
+	}
+	go func() {
+		defer close(l.done)
+		nl, err := l.e.Store.CreateLayer(buildRandomHex(32), l.parent, nil, "", false,
+			&storage.LayerOptions{Flags: map[string]any{buildLayerFlag: true}})
+		if err == nil {
+			l.id = nl.ID
+		}
+		timing.Mark("build early layer made")
+	}()
+}
+
+// take returns the layer, which the caller then owns, or "" when there is none.
+func (l *earlyLayer) take() string {
+	if l == nil || !l.started.Load() {
+		return ""
+	}
+	<-l.done
+	l.taken = true
+	return l.id
+}
+
+// drop deletes the layer unless it was taken.
+func (l *earlyLayer) drop() {
+	if l == nil || l.taken || !l.started.Load() {
+		return
+	}
+	<-l.done
+	if l.id != "" {
+		_ = l.e.Store.DeleteLayer(l.id)
+	}
+}
+
+// addBuildMarks adds marks to an existing image's record.
+func (e *Engine) addBuildMarks(id string, marks []buildMark) error {
+	img, err := e.Store.Image(id)
+	if err != nil {
+		return err
+	}
+	var meta imageMeta
+	_ = json.Unmarshal([]byte(img.Metadata), &meta)
+	for _, m := range marks {
+		if !slices.ContainsFunc(meta.Build, func(x buildMark) bool { return x.Key == m.Key && x.Parent == m.Parent }) {
+			meta.Build = append(meta.Build, m)
+		}
+	}
+	// What else the record's metadata holds (containers/image keeps signature sizes there) stays.
+	all := map[string]json.RawMessage{}
+	_ = json.Unmarshal([]byte(img.Metadata), &all)
+	b, err := json.Marshal(meta.Build)
+	if err != nil {
+		return err
+	}
+	all["nook-build"] = b
+	if b, err = json.Marshal(all); err != nil {
+		return err
+	}
+	return e.Store.SetMetadata(id, string(b))
 }
 
 func ociLayerType(mt string) string {

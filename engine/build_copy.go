@@ -346,7 +346,7 @@ func (b *builder) download(ctx context.Context, raw, checksum string) (build.Sou
 
 // copy writes a COPY or ADD's sources into a container of the stage's image and commits
 // the change as a layer.
-func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *copyJob) (string, error) {
+func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *copyJob, mark buildMark) (string, error) {
 	name := "COPY"
 	if j.add {
 		name = "ADD"
@@ -452,7 +452,7 @@ func (b *builder) copy(ctx context.Context, st *stageRun, step *build.Step, j *c
 	}
 	next := cloneConfig(&st.Config)
 	build.AddHistory(&next, step.Text, layer == nil, time.Now().UTC())
-	id, err := b.e.commitImage(ctx, st.image, &next, layer)
+	id, err := b.e.commitImage(ctx, st.image, &next, layer, mark)
 	if err != nil {
 		b.drop(layer)
 		return "", err

@@ -6,8 +6,11 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
+
+	"go.podman.io/storage"
 )
 
 func TestTailBuffer(t *testing.T) {
@@ -105,5 +108,24 @@ func TestIsArchive(t *testing.T) {
 		if got := isArchive(p); got != c.want {
 			t.Errorf("isArchive(%s) = %v, want %v", name, got, c.want)
 		}
+	}
+}
+
+// A build step's mark is read from the image record's metadata, and, for images built before
+// marks went there, from the big-data items named after the cache key.
+func TestBuildMarks(t *testing.T) {
+	e := &Engine{}
+	img := &storage.Image{
+		ID:           "img",
+		Metadata:     `{"signatures-sizes":{},"nook-build":[{"key":"k1","instruction":"RUN x","file":"Dockerfile","line":2,"parent":"p1"}]}`,
+		BigDataNames: []string{"sha256:abc", "manifest", cacheDataPrefix + "k0"},
+	}
+	got := e.buildMarks(img, false)
+	want := []buildMark{{Key: "k1", Instruction: "RUN x", File: "Dockerfile", Line: 2, Parent: "p1"}, {Key: "k0"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("buildMarks = %+v, want %+v", got, want)
+	}
+	if got := e.buildMarks(&storage.Image{ID: "pulled", Metadata: "{}"}, false); len(got) != 0 {
+		t.Errorf("buildMarks of an image no build made = %+v, want none", got)
 	}
 }

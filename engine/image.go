@@ -3,7 +3,6 @@ package engine
 import (
 	"archive/tar"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -348,23 +347,13 @@ func shortID(id string) string {
 }
 
 // buildParents returns the IDs of images that a build step built on, read from the build
-// cache markers (engine/build.go).
+// marks (engine/build.go).
 func (e *Engine) buildParents(imgs []storage.Image) map[string]bool {
 	parents := map[string]bool{}
-	for _, img := range imgs {
-		for _, n := range img.BigDataNames {
-			if !strings.HasPrefix(n, cacheDataPrefix) {
-				continue
-			}
-			b, err := e.Store.ImageBigData(img.ID, n)
-			if err != nil {
-				continue
-			}
-			var info struct {
-				Parent string `json:"parent"`
-			}
-			if json.Unmarshal(b, &info) == nil && info.Parent != "" {
-				parents[info.Parent] = true
+	for i := range imgs {
+		for _, m := range e.buildMarks(&imgs[i], true) {
+			if m.Parent != "" {
+				parents[m.Parent] = true
 			}
 		}
 	}

@@ -320,9 +320,10 @@ func orphanLayers(layers []storage.Layer, images []storage.Image, ctrs []storage
 		mark(c.LayerID)
 	}
 	// A layer that is not an image layer (a container's, made by another tool) keeps its
-	// ancestors too.
+	// ancestors too; the empty layer a build made for a step's changes (buildLayerFlag) is an
+	// image layer.
 	for _, l := range layers {
-		if l.UncompressedDigest == "" {
+		if l.UncompressedDigest == "" && l.Flags[buildLayerFlag] == nil {
 			mark(l.ID)
 		}
 	}

@@ -96,6 +96,15 @@ func TestOrphanLayers(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("orphanLayers = %v, want %v", got, want)
 	}
+
+	// The empty layer a killed build made for a RUN step's changes is an orphan, and so are the
+	// build's layers under it that no image reaches.
+	early := storage.Layer{ID: "early", Parent: "o3", Flags: map[string]any{buildLayerFlag: true}}
+	got = orphanLayers(append(layers[:len(layers)-1:len(layers)-1], early), images, ctrs)
+	want = []string{"early", "o3", "o2", "o1", "lone"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("orphanLayers with a build's empty layer = %v, want %v", got, want)
+	}
 }
 
 func TestPruneCandidates(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -52,10 +53,14 @@ type RunOptions struct {
 	LimitOptions // capabilities, seccomp, mounts, rlimits, cgroup limits (limits.go)
 
 	// Set by nook build for a RUN step's container (build.go): volatile keeps its record and
-	// layer off the disk's sync path; afterExit, called once it has exited and before it is
-	// removed, takes its changes.
+	// layer off the disk's sync path; started is called (and must return at once) when its init
+	// has been made; afterExit, called once it has exited and before it is removed, takes its
+	// changes; with removing, a Remove container is removed in the background (removing is
+	// done when it is gone), while the build commits the changes.
 	volatile  bool
+	started   func()
 	afterExit func(id string, code int) error
+	removing  *sync.WaitGroup
 }
 
 // ExitError carries a status for the CLI to exit with, after printing the message (if any).
@@ -84,6 +89,15 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (int, error) {
 	}
 	cleanup := func() {
 		// Deleting a container unmounts its layer too: one store transaction, not two.
+		if o.Remove && o.removing != nil {
+			o.removing.Add(1)
+			go func() {
+				defer o.removing.Done()
+				_ = e.Store.DeleteContainer(id)
+				timing.Mark("engine removed")
+			}()
+			return
+		}
 		if o.Remove {
 			_ = e.Store.DeleteContainer(id)
 			return
@@ -188,6 +202,9 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 				_ = e.saveRecord(id, &running)
 				close(saved)
 			}()
+			if o.started != nil {
+				o.started()
+			}
 			return nil
 		},
 		Listener: func(f *os.File) error { return net.Listener(f) },
