@@ -5,7 +5,7 @@
 #   - memory: the proportional set size (PSS, as smem reports it: the sum of Pss in
 #     /proc/PID/smaps_rollup) that one idle detached container adds on top of its payload —
 #     its monitor and any helper (slirp4netns with the default network, fuse-overlayfs) —
-#     measured with --network none and with the default network.
+#     measured with --network none, with the default network, and with a published port (-p).
 # With BENCH_PODMAN=1 (podman installed if missing) rootless Podman does the same in the same
 # run (its conmon, and its pause process and slirp4netns/pasta where it starts them).
 #
@@ -104,8 +104,9 @@ own_procs() { ps -u "$(id -u)" -o pid= | awk '{print $1}' | sort; }
 # no two measured processes share the pages of one binary (PSS would halve them).
 idle_pss() {
 	local tool=$1 net=$2 before after added p id payload_pids="" early settled
+	shift 2
 	before=$(own_procs)
-	id=$("$tool" run -d --name bench-idle --network "$net" demo sh -c "$payload")
+	id=$("$tool" run -d --name bench-idle --network "$net" "$@" demo sh -c "$payload")
 	sleep 2
 	after=$(own_procs)
 	added=$(comm -13 <(echo "$before") <(echo "$after"))
@@ -132,11 +133,15 @@ idle_pss() {
 	echo "$early $settled"
 }
 
-declare -A cyc mem memnet mem0 memnet0
+declare -A cyc mem memnet mem0 memnet0 memport memport0
+# A published port as well: nook's forwarder lives in the monitor (which then stays in Go),
+# Podman's in rootlessport.
+port=$((20000 + RANDOM % 20000))
 echo "bench: lifecycle: $runs cycles of run -d + stop + rm" >&2
 cyc[nook]=$(cycle "$nook" | median)
 read -r mem0[nook] mem[nook] < <(idle_pss "$nook" none)
 read -r memnet0[nook] memnet[nook] < <(idle_pss "$nook" slirp4netns 2>/dev/null || echo null null)
+read -r memport0[nook] memport[nook] < <(idle_pss "$nook" slirp4netns -p "127.0.0.1:$port:80" 2>/dev/null || echo null null)
 tools="nook"
 if [[ $podman == 1 ]] && command -v podman >/dev/null; then
 	mkdir -p "$podman_xdg"
@@ -145,6 +150,7 @@ if [[ $podman == 1 ]] && command -v podman >/dev/null; then
 	cyc[podman]=$(cycle podmanw | median)
 	read -r mem0[podman] mem[podman] < <(idle_pss podmanw none)
 	read -r memnet0[podman] memnet[podman] < <(idle_pss podmanw slirp4netns 2>/dev/null || echo null null)
+	read -r memport0[podman] memport[podman] < <(idle_pss podmanw slirp4netns -p "127.0.0.1:$port:80" 2>/dev/null || echo null null)
 	tools="nook podman"
 fi
 
@@ -154,18 +160,19 @@ fi
 	for t in $tools; do
 		[[ $first == 1 ]] || echo ","
 		first=0
-		printf '  "%s": {"cycle_ms_median": %s, "idle_pss_kb": %s, "idle_pss_kb_slirp4netns": %s, "idle_pss_kb_at_2s": %s, "idle_pss_kb_slirp4netns_at_2s": %s, "settle_s": %s}' \
-			"$t" "${cyc[$t]}" "${mem[$t]}" "${memnet[$t]:-null}" "${mem0[$t]}" "${memnet0[$t]:-null}" "$settle"
+		printf '  "%s": {"cycle_ms_median": %s, "idle_pss_kb": %s, "idle_pss_kb_slirp4netns": %s, "idle_pss_kb_published": %s, "idle_pss_kb_at_2s": %s, "idle_pss_kb_slirp4netns_at_2s": %s, "idle_pss_kb_published_at_2s": %s, "settle_s": %s}' \
+			"$t" "${cyc[$t]}" "${mem[$t]}" "${memnet[$t]:-null}" "${memport[$t]:-null}" "${mem0[$t]}" "${memnet0[$t]:-null}" "${memport0[$t]:-null}" "$settle"
 	done
 	echo
 	echo "}"
 } >"$result"
-printf '%-8s %12s %22s %30s\n' tool "cycle (ms)" "idle PSS kB (at 2 s)" "idle PSS, slirp4netns (at 2 s)"
+printf '%-8s %12s %22s %30s %24s\n' tool "cycle (ms)" "idle PSS kB (at 2 s)" "idle PSS, slirp4netns (at 2 s)" "idle PSS, -p (at 2 s)"
 for t in $tools; do
-	printf '%-8s %12s %22s %30s\n' "$t" "${cyc[$t]}" "${mem[$t]} (${mem0[$t]})" "${memnet[$t]:-n/a} (${memnet0[$t]:-n/a})"
+	printf '%-8s %12s %22s %30s %24s\n' "$t" "${cyc[$t]}" "${mem[$t]} (${mem0[$t]})" "${memnet[$t]:-n/a} (${memnet0[$t]:-n/a})" "${memport[$t]:-n/a} (${memport0[$t]:-n/a})"
 done
 echo "(idle PSS: ${settle} s after the start; in brackets: 2 s after it)"
 echo "(with slirp4netns, slirp4netns itself is counted: in Podman's case it shares glib/libc pages with conmon, in nook's with nothing)"
+echo "(with -p, the port forwarder is counted: nook's runs in the monitor, which then stays in Go; Podman's is rootlessport)"
 if [[ $tools == "nook podman" ]]; then
 	awk -v a="${cyc[podman]}" -v b="${cyc[nook]}" -v c="${mem[nook]}" -v d="${mem[podman]}" \
 		'BEGIN {printf "nook vs podman: cycle %.1fx faster, idle memory %.0f%% of podman'"'"'s\n", a/b, 100*c/d}'

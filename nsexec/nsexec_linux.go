@@ -87,7 +87,8 @@ func runExec(r *userns.HostRequest) (int, error) {
 		return 125, err
 	}
 	defer pr.Close()
-	go func() { _, _ = pw.Write(r.Process); pw.Close() }()
+	written := make(chan struct{})
+	go func() { _, _ = pw.Write(r.Process); pw.Close(); close(written) }()
 	cmd.ExtraFiles = append(cmd.ExtraFiles, pr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	if r.Cgroup != "" {
@@ -113,6 +114,10 @@ func runExec(r *userns.HostRequest) (int, error) {
 			return 125, fmt.Errorf("start nsenter: %w", err)
 		}
 		_ = cmd.Process.Release()
+		pr.Close() // nsenter has it: should it die, the writer gets EPIPE instead of waiting
+		// The process's spec must be in the pipe before nook exits, or exec-init reads an
+		// empty one: the writer ends once exec-init has read it (or the pipe holds it all).
+		<-written
 		return 0, nil
 	}
 
