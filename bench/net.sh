@@ -140,6 +140,12 @@ for nw in slirp4netns slirp4netns:port_handler=slirp4netns slirp4netns:bypass4ne
 	p=$(port)
 	"$nook" run -d --name tput-srv --network "$nw" -v "$work/tool:/t:ro" -p "$p:5201" demo /t/tput server 0.0.0.0:5201 >/dev/null
 	sleep 0.5
+	# With bypass4netns the host port listens only once the server has bound and listened.
+	hex=$(printf ':%04X' "$p")
+	for _ in $(seq 50); do
+		awk -v h="$hex" '$2 ~ h"$" && $4 == "0A" {f = 1} END {exit !f}' /proc/net/tcp /proc/net/tcp6 && break
+		sleep 0.1
+	done
 	row "nook $nw" published "$("$tool" client "127.0.0.1:$p" "$secs" || true)"
 	"$nook" rm -f tput-srv >/dev/null
 done
