@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Network throughput (issue 3): a TCP stream for BENCH_NET_SECONDS (default 5) container→host and
 # host→published port, for each of nook's backends (slirp4netns with nook's port forwarder,
-# slirp4netns' own forwarder, pasta; container→host also with slirp4netns:bypass4netns=true),
+# slirp4netns' own forwarder, pasta, slirp4netns:bypass4netns=true: connect and bind on the host),
 # member to member on a user network, against plain host
 # loopback and, with BENCH_PODMAN=1, rootless Podman's slirp4netns (its default here, with
 # rootlessport for published ports) and pasta. Both ends are the same static Go program (built here with
@@ -136,10 +136,16 @@ for nw in slirp4netns slirp4netns:bypass4netns=true pasta:allow_host_loopback=tr
 done
 
 # host -> published port, per backend: the server in the container, the client on the host
-for nw in slirp4netns slirp4netns:port_handler=slirp4netns pasta; do
+for nw in slirp4netns slirp4netns:port_handler=slirp4netns slirp4netns:bypass4netns=true pasta; do
 	p=$(port)
 	"$nook" run -d --name tput-srv --network "$nw" -v "$work/tool:/t:ro" -p "$p:5201" demo /t/tput server 0.0.0.0:5201 >/dev/null
 	sleep 0.5
+	# With bypass4netns the host port listens only once the server has bound and listened.
+	hex=$(printf ':%04X' "$p")
+	for _ in $(seq 50); do
+		awk -v h="$hex" '$2 ~ h"$" && $4 == "0A" {f = 1} END {exit !f}' /proc/net/tcp /proc/net/tcp6 && break
+		sleep 0.1
+	done
 	row "nook $nw" published "$("$tool" client "127.0.0.1:$p" "$secs" || true)"
 	"$nook" rm -f tput-srv >/dev/null
 done
@@ -209,6 +215,7 @@ if [[ -s $work/rows.tsv ]]; then
 		vs "nook slirp4netns" "podman slirp4netns (default)" container-host
 		vs "nook slirp4netns:bypass4netns=true" "podman slirp4netns (default)" container-host
 		vs "nook slirp4netns" "podman slirp4netns + rootlessport (default)" published
+		vs "nook slirp4netns:bypass4netns=true" "podman slirp4netns + rootlessport (default)" published
 		vs "nook pasta" "podman pasta (its forwarder)" published
 	fi
 	mkdir -p "$bench_dir/results"

@@ -8,8 +8,9 @@ package bypass
 //	parent-death signal ───────────────────► wait on the control socket (fd 3)
 //	init sends {listener} + fd; the
 //	starter passes it on: Serve ───────────► poll(listener, control):
-//	                                          a notification: connect(2) of a container thread
-//	                                            → a goroutine answers it (connect below)
+//	                                          a notification: connect(2) or bind(2) of a
+//	                                            container thread → a goroutine answers it
+//	                                            (connect below, bind in bind_linux.go)
 //	Close: the control socket closes ──────► exit; so does a listener with no process left
 //	                                          (POLLHUP: the container has ended)
 
@@ -75,7 +76,7 @@ func Main(args []string) int {
 	if err != nil || m.Type != runtime.MsgListener || l == nil {
 		return 0 // the starter closed the socket: the container did not start
 	}
-	s := &server{cfg: c, fd: int(l.Fd())}
+	s := &server{cfg: c, fd: int(l.Fd()), res: newReservations(c)}
 	if err := s.serve(int(ctl.Fd())); err != nil {
 		fmt.Fprintf(os.Stderr, "nook-runtime bypass4netns: %v\n", err)
 		return 125
@@ -86,6 +87,7 @@ func Main(args []string) int {
 type server struct {
 	cfg Config
 	fd  int // the listener
+	res *reservations
 }
 
 func (s *server) serve(ctl int) error {
@@ -113,7 +115,11 @@ func (s *server) serve(ctl int) error {
 			return fmt.Errorf("receive seccomp notification: %w", err)
 		}
 		// Each on its own goroutine: a blocking connect waits for the peer.
-		go s.connect(n)
+		if n.nr == unix.SYS_BIND {
+			go s.bind(n)
+		} else {
+			go s.connect(n)
+		}
 	}
 }
 

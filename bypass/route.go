@@ -25,6 +25,68 @@ type Config struct {
 	// container's namespace, where slirp4netns refuses it.
 	Gateway           string `json:"gateway,omitempty"`
 	AllowHostLoopback bool   `json:"allowHostLoopback,omitempty"`
+	// Published are the container's published TCP ports the handler binds on the host when
+	// the container binds their container port (bind_linux.go); the starter reserved each
+	// one's host socket and passes them, in this order, as fds 4, 5, ...
+	Published []Published `json:"published,omitempty"`
+	// Own are the container's own addresses (slirp4netns' 10.0.2.100): a bind to one of
+	// them, or to 0.0.0.0 or ::, of a published container port is made on the host.
+	Own []string `json:"own,omitempty"`
+}
+
+// Published is one published TCP port of Config.
+type Published struct {
+	HostIP        string `json:"hostIP,omitempty"` // "" is every address
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+}
+
+// BindTo says where the handler binds a container's socket of the given family (true for
+// AF_INET6, with v6only its IPV6_V6ONLY) that binds addr:port: the host address and port, when
+// ok; in the container's namespace otherwise (the port is not published, the address is not
+// the container's, or the socket could not take the published host address: an IPv4 socket
+// and an IPv6 host address, or an IPv6-only socket and an IPv4 one).
+func (c Config) BindTo(inet6, v6only bool, addr netip.Addr, port uint16) (host netip.AddrPort, ok bool) {
+	var pub *Published
+	for i := range c.Published {
+		if c.Published[i].ContainerPort == int(port) {
+			pub = &c.Published[i]
+			break
+		}
+	}
+	if pub == nil {
+		return host, false
+	}
+	own := addr.IsUnspecified() || addr.Unmap() == netip.AddrFrom4([4]byte{})
+	for _, o := range c.Own {
+		if a, err := netip.ParseAddr(o); err == nil && a == addr.Unmap() {
+			own = true
+		}
+	}
+	if !own {
+		return host, false
+	}
+	hp := uint16(pub.HostPort)
+	if pub.HostIP == "" {
+		if inet6 {
+			return netip.AddrPortFrom(netip.IPv6Unspecified(), hp), true
+		}
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{}), hp), true
+	}
+	h, err := netip.ParseAddr(pub.HostIP)
+	if err != nil {
+		return host, false
+	}
+	h = h.Unmap()
+	switch {
+	case !inet6 && h.Is4():
+		return netip.AddrPortFrom(h, hp), true
+	case inet6 && h.Is4() && !v6only:
+		return netip.AddrPortFrom(netip.AddrFrom16(h.As16()), hp), true
+	case inet6 && h.Is6():
+		return netip.AddrPortFrom(h, hp), true
+	}
+	return host, false
 }
 
 // Route says where a TCP connection from the container to dst is made: in the host's network

@@ -59,3 +59,35 @@ func TestAtLeast(t *testing.T) {
 		}
 	}
 }
+
+func TestBindTo(t *testing.T) {
+	c := Config{Own: []string{"10.0.2.100"}, Published: []Published{
+		{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80},
+		{HostPort: 8443, ContainerPort: 443},
+	}}
+	for _, tc := range []struct {
+		inet6, v6only bool
+		addr          string
+		port          uint16
+		want          string // "" stays in the container
+	}{
+		{false, false, "0.0.0.0", 80, "127.0.0.1:8080"},
+		{false, false, "10.0.2.100", 80, "127.0.0.1:8080"},
+		{false, false, "127.0.0.1", 80, ""}, // the container's loopback
+		{false, false, "0.0.0.0", 81, ""},   // not published
+		{true, false, "::", 80, "[::ffff:127.0.0.1]:8080"},
+		{true, true, "::", 80, ""}, // IPv6 only: an IPv4 host address cannot be its
+		{false, false, "0.0.0.0", 443, "0.0.0.0:8443"},
+		{true, true, "::", 443, "[::]:8443"},
+		{true, false, "::ffff:10.0.2.100", 443, "[::]:8443"},
+	} {
+		got, ok := c.BindTo(tc.inet6, tc.v6only, netip.MustParseAddr(tc.addr), tc.port)
+		s := ""
+		if ok {
+			s = got.String()
+		}
+		if s != tc.want {
+			t.Errorf("BindTo(inet6 %v, v6only %v, %s:%d) = %q, want %q", tc.inet6, tc.v6only, tc.addr, tc.port, s, tc.want)
+		}
+	}
+}

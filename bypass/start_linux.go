@@ -21,11 +21,15 @@ type Handler struct {
 }
 
 // Start runs the handler (nook-runtime at path runtimePath) for one run of a container; it
-// waits for the container's listener (Serve). It ends with Close, with the container (its
+// waits for the container's listener (Serve). reserved are the host sockets of c.Published
+// (Reserve), in order: the handler has them, the caller may close its copies. It ends with Close, with the container (its
 // listener hangs up), and with the caller: SIGKILL is its parent-death signal, which the kernel
 // sends when the thread that forked it ends, so the caller keeps its OS thread for as long as
 // the container lives, as it does for slirp4netns.
-func Start(runtimePath string, c Config) (*Handler, error) {
+func Start(runtimePath string, c Config, reserved []*os.File) (*Handler, error) {
+	if len(reserved) != len(c.Published) {
+		return nil, fmt.Errorf("bypass4netns handler: %d published ports and %d reserved sockets", len(c.Published), len(reserved))
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
@@ -39,7 +43,7 @@ func Start(runtimePath string, c Config) (*Handler, error) {
 	cmd.Args[0] = "nook-bypass4netns"
 	cmd.Env = []string{}
 	cmd.Stderr = os.Stderr
-	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.ExtraFiles = append([]*os.File{theirs}, reserved...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		mine.Close()

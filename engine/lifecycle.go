@@ -181,6 +181,11 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 			s.Annotations = map[string]string{}
 		}
 		s.Annotations[nookruntime.BypassAnnotation] = "connect"
+		if c := nw.slirpConfig(); c != nil {
+			if pub, _ := c.BypassedPorts(); len(pub) > 0 {
+				s.Annotations[nookruntime.BypassAnnotation] = "connect,bind" // published TCP ports: bypass/bind_linux.go
+			}
+		}
 	}
 	if o.TTY {
 		// The init sizes the terminal before the payload starts, so the first `stty size` is right.

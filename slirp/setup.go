@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 
 	"github.com/nook-containers/nook/bypass"
@@ -60,6 +61,34 @@ type Network struct {
 	fwd   *portfwd.Forwarder
 	user  *netuser.Joined
 	bp    *bypass.Handler
+	// reserved are the host sockets of the ports the bypass4netns handler binds, until it has
+	// them.
+	reserved []*os.File
+}
+
+// BypassedPorts splits c's published ports when c has bypass4netns: TCP ports published on
+// every address or an IPv4 one, each container port once, are bound on the host by the
+// bypass4netns handler when the container binds them (bypass.Config.Published); the others
+// (UDP, an IPv6 host address, a container port published twice) go to the port forwarder.
+func (c Config) BypassedPorts() (bypassed []bypass.Published, rest []Port) {
+	if !c.Bypass || !(c.Backend == "" || c.Backend == BackendSlirp4netns) {
+		return nil, c.Ports
+	}
+	count := map[int]int{}
+	for _, p := range c.Ports {
+		if p.Proto == "tcp" {
+			count[p.ContainerPort]++
+		}
+	}
+	for _, p := range c.Ports {
+		ip, err := netip.ParseAddr(p.HostIP)
+		if p.Proto == "tcp" && count[p.ContainerPort] == 1 && (p.HostIP == "" || err == nil && ip.Unmap().Is4()) {
+			bypassed = append(bypassed, bypass.Published{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort})
+			continue
+		}
+		rest = append(rest, p)
+	}
+	return bypassed, rest
 }
 
 // Setup gives the network namespace of pid (a container's init, not yet running its payload)
@@ -79,9 +108,17 @@ func Setup(ctx context.Context, c Config, pid int, dir string) (*Network, error)
 		n.pasta = p
 		return n.join(c, pid)
 	}
+	bypassed, ports := c.BypassedPorts()
+	if len(bypassed) > 0 {
+		r, err := bypass.Reserve(bypassed)
+		if err != nil {
+			return fail(err)
+		}
+		n.reserved = r
+	}
 	builtin := c.PortHandler != PortHandlerSlirp4netns
-	if builtin && len(c.Ports) > 0 {
-		f, err := portfwd.Listen(c.Ports)
+	if builtin && len(ports) > 0 {
+		f, err := portfwd.Listen(ports)
 		if err != nil {
 			return fail(err)
 		}
@@ -100,7 +137,7 @@ func Setup(ctx context.Context, c Config, pid int, dir string) (*Network, error)
 		}
 		return n.join(c, pid)
 	}
-	for _, p := range c.Ports {
+	for _, p := range ports {
 		if err := n.slirp.AddPort(p.Proto, p.HostIP, p.HostPort, p.ContainerPort); err != nil {
 			return fail(err)
 		}
@@ -123,15 +160,20 @@ func (n *Network) join(c Config, pid int) (*Network, error) {
 		n.user = j
 	}
 	if c.Bypass && (c.Backend == "" || c.Backend == BackendSlirp4netns) {
-		bc := bypass.Config{Inside: []string{CIDR}, Gateway: GatewayIP, AllowHostLoopback: c.AllowHostLoopback}
+		bc := bypass.Config{Inside: []string{CIDR}, Gateway: GatewayIP, AllowHostLoopback: c.AllowHostLoopback, Own: []string{GuestIP}}
 		if c.UserNet != nil && c.UserNet.Subnet != "" {
 			bc.Inside = append(bc.Inside, c.UserNet.Subnet)
 		}
-		h, err := bypass.Start(c.Runtime, bc)
+		if n.user != nil && n.user.Addr != "" {
+			bc.Own = append(bc.Own, n.user.Addr)
+		}
+		bc.Published, _ = c.BypassedPorts()
+		h, err := bypass.Start(c.Runtime, bc, n.reserved)
 		if err != nil {
 			return fail(err)
 		}
 		n.bp = h
+		n.closeReserved()
 	}
 	return n, nil
 }
@@ -174,9 +216,17 @@ func ResumeNetwork(h Handoff, dir string) (*Network, error) {
 	return n, nil
 }
 
+func (n *Network) closeReserved() {
+	for _, f := range n.reserved {
+		f.Close()
+	}
+	n.reserved = nil
+}
+
 // Close ends the network: the forwarder first (its host ports are free when Close returns),
 // then the helper.
 func (n *Network) Close() error {
+	n.closeReserved()
 	if n.bp != nil {
 		n.bp.Close()
 		n.bp = nil

@@ -79,7 +79,7 @@ func addRunFlags(c *cobra.Command, o *engine.RunOptions, entrypoint *string) {
 	f.StringVarP(&o.Hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.Name, "name", "", "assign a name to the container")
 	f.StringArrayVarP(&o.Labels, "label", "l", nil, "set a label on the container: KEY[=VALUE]")
-	f.StringVar(&o.Network, "network", "", "network: slirp4netns[:allow_host_loopback=true,port_handler=builtin|slirp4netns,bypass4netns=true], pasta, none, host or a user network's name (default slirp4netns where it works, else none: see nook info)")
+	f.StringVar(&o.Network, "network", "", "network: slirp4netns[:allow_host_loopback=true,port_handler=builtin|slirp4netns,bypass4netns=true (TCP to the host and published TCP ports in the host's namespace)], pasta, none, host or a user network's name (default slirp4netns where it works, else none: see nook info)")
 	f.StringVar(&o.Network, "net", "", "network (same as --network)")
 	f.StringArrayVar(&o.NetworkAliases, "network-alias", nil, "another name of the container on its user network")
 	f.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a container's port on the host: [[IP:][HOST_PORT]:]CONTAINER_PORT[/tcp|/udp]; ports may be ranges (8000-8002:80-82)")

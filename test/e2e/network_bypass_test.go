@@ -26,6 +26,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -60,6 +61,26 @@ func main() {
 		if c, err = net.Dial("tcp4", addr); err != nil {
 			fail(err)
 		}
+	case "serve": // servers on NET:PORT,... (say tcp4:80,tcp:81); each answers with its addresses
+		for _, np := range strings.Split(addr, ",") {
+			netw, port, _ := strings.Cut(np, ":")
+			l, err := net.Listen(netw, ":"+port)
+			if err != nil {
+				fail(err)
+			}
+			fmt.Println("listening", np, l.Addr())
+			go func() {
+				for {
+					s, err := l.Accept()
+					if err != nil {
+						return
+					}
+					fmt.Fprintf(s, "local %s peer %s\n", s.LocalAddr(), s.RemoteAddr())
+					s.Close()
+				}
+			}()
+		}
+		select {}
 	case "self": // a server on the container's loopback, and a connection to it of each kind
 		l, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
@@ -214,6 +235,116 @@ func TestNetworkBypassStaysInside(t *testing.T) {
 	local := clientLocal(t, s, "slirp4netns:allow_host_loopback=true,bypass4netns=true", "nonblock", gw)
 	if !strings.HasPrefix(local, "127.0.0.1:") || !srv.saw(local) {
 		t.Errorf("connect to the gateway with allow_host_loopback: local address %s, want 127.0.0.1:PORT as the host's loopback server saw (it saw %v)", local, srv.peers)
+	}
+}
+
+// askServer connects to the host's addr and returns the local and peer addresses the
+// container's server reported for the connection, and the client's own local address.
+func askServer(addr string) (local, peer, client string, err error) {
+	c, err := net.DialTimeout("tcp4", addr, 2*time.Second)
+	if err != nil {
+		return "", "", "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 200)
+	k, err := c.Read(b)
+	f := strings.Fields(string(b[:k]))
+	if len(f) != 4 || f[0] != "local" || f[2] != "peer" {
+		return "", "", "", fmt.Errorf("server answered %q (%v)", b[:k], err)
+	}
+	return f[1], f[3], c.LocalAddr().String(), nil
+}
+
+// sameAddr compares host:port addresses, IPv4-mapped IPv6 or not.
+func sameAddr(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	return err1 == nil && err2 == nil && pa == pb && net.ParseIP(ha) != nil && net.ParseIP(ha).Equal(net.ParseIP(hb))
+}
+
+// With bypass4netns=true a published TCP port is bound on the host when the container binds
+// it: the container's server listens on the host's socket, so it sees the host client's own
+// address and port as its peer and the host's address as its own (through nook's forwarder it
+// would see 127.0.0.1 and its container port, the forwarder's connection inside the
+// container). Covered: the reserved socket handed over as it is (an IPv4 server on a port
+// published on 127.0.0.1; a dual-stack server on a port published on every address) and a new
+// socket where the reserved one is of another kind (a dual-stack server, a port published on
+// 127.0.0.1: an IPv6 socket bound to ::ffff:127.0.0.1).
+func TestNetworkBypassPublish(t *testing.T) {
+	s := useMain(t)
+	requireBypass(t, s)
+	p1, p2, p3 := freePort(t), freePort(t), freePort(t)
+	for p2 == p1 || p3 == p1 || p3 == p2 {
+		p2, p3 = freePort(t), freePort(t)
+	}
+	name := "bypass-publish"
+	s.nook(t, "rm", "-f", name)
+	t.Cleanup(func() { s.nook(t, "rm", "-f", name) })
+	s.mustNook(t, "run", "-d", "--name", name, "--network", "slirp4netns:bypass4netns=true",
+		"-p", fmt.Sprintf("127.0.0.1:%d:80", p1), "-p", fmt.Sprintf("%d:81", p2), "-p", fmt.Sprintf("127.0.0.1:%d:82/tcp", p3),
+		"-v", bypassClientBuild.dir(t)+":/bpc:ro", "demo", "/bpc/bpc", "serve", "tcp4:80,tcp:81,tcp:82")
+	assertEqual(t, "nook port 80", s.mustNook(t, "port", name, "80").Stdout, fmt.Sprintf("127.0.0.1:%d\n", p1))
+	for _, p := range []int{p1, p2, p3} {
+		addr := fmt.Sprintf("127.0.0.1:%d", p)
+		var local, peer, client string
+		var err error
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if local, peer, client, err = askServer(addr); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("published %s: %v\n%s", addr, err, s.nook(t, "logs", name))
+		}
+		if !sameAddr(peer, client) || !sameAddr(local, addr) {
+			t.Errorf("published %s: the server saw local %s peer %s, want local %s and the client's own %s (the host's socket, not the forwarder's)", addr, local, peer, addr, client)
+		}
+	}
+	logs := s.mustNook(t, "logs", name).Stdout
+	assertContains(t, "the server's own address of its IPv4 listener", logs, fmt.Sprintf("listening tcp4:80 127.0.0.1:%d", p1))
+	// No nook process but the container's own holds the ports: stopping it frees them.
+	s.mustNook(t, "rm", "-f", name)
+	for _, p := range []int{p1, p2, p3} {
+		l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Errorf("host port %d after the container was removed: %v", p, err)
+			continue
+		}
+		l.Close()
+	}
+}
+
+// A host port in use fails before the container starts, with one line, at run and at start
+// (the starter binds the published host sockets before anything starts).
+func TestNetworkBypassPublishInUse(t *testing.T) {
+	s := useMain(t)
+	requireBypass(t, s)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	r := s.nook(t, "run", "--rm", "--network", "slirp4netns:bypass4netns=true", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "demo", "true")
+	assertExit(t, r, 125)
+	assertErrorLine(t, r, fmt.Sprintf("host port %d/tcp is already in use", port))
+	l.Close()
+
+	name := "bypass-inuse"
+	s.nook(t, "rm", "-f", name)
+	t.Cleanup(func() { s.nook(t, "rm", "-f", name) })
+	s.mustNook(t, "create", "--name", name, "--network", "slirp4netns:bypass4netns=true", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "demo", "echo", "started")
+	l, err = net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r = s.nook(t, "start", "-a", name)
+	assertExit(t, r, 125)
+	assertErrorLine(t, r, fmt.Sprintf("host port %d/tcp is already in use", port))
+	if strings.Contains(r.Stdout, "started") {
+		t.Errorf("the container ran although its host port was in use: %s", r)
 	}
 }
 
