@@ -112,6 +112,9 @@ func parseHandoff(s string) (handoff, error) {
 	if h.Pid <= 0 || h.Listener < 0 {
 		return h, fmt.Errorf("monitor handoff %q: no init or attach socket", s)
 	}
+	if backoff > int(time.Hour/time.Millisecond) {
+		return h, fmt.Errorf("monitor handoff %q: backoff out of range", s)
+	}
 	h.NoRestart, h.Backoff = nr == 1, time.Duration(max(backoff, 1))*time.Millisecond
 	return h, nil
 }

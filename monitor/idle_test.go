@@ -32,3 +32,26 @@ func TestSigmask(t *testing.T) {
 		t.Fatalf("sigmask() = %#x, want %#x", got, want)
 	}
 }
+
+// FuzzParseHandoff: any string either fails to parse or parses into a hand-over that prints
+// back to a string parsing into the same hand-over, with an init and an attach socket.
+func FuzzParseHandoff(f *testing.F) {
+	f.Add("pid=42,out=5,err=6,con=-1,in=7,inr=8,lst=9,cg=4,slirp=43,slirpexit=10,slirpout=11,norestart=1,backoff=800")
+	f.Add("pid=1,lst=3")
+	f.Add("")
+	f.Add("pid=1,lst=3,backoff=-5,norestart=7")
+	f.Add("pid=1,lst=3,backoff=9223372036854775807")
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := parseHandoff(s)
+		if err != nil {
+			return
+		}
+		if h.Pid <= 0 || h.Listener < 0 || h.Backoff <= 0 {
+			t.Fatalf("parseHandoff(%q) = %+v: accepted without an init, an attach socket or a backoff", s, h)
+		}
+		again, err := parseHandoff(h.String())
+		if err != nil || again != h {
+			t.Fatalf("parseHandoff(%q) = %+v; its String %q parses to %+v, %v", s, h, h.String(), again, err)
+		}
+	})
+}
