@@ -128,34 +128,12 @@ func newReservations(c Config) *reservations {
 // bind answers bind(fd, addr, len) of a container thread. Like connect, it reads the address
 // once and binds the host socket with the address it checked.
 func (s *server) bind(n *notif) {
-	fd, ptr, alen := int(int32(n.args[0])), uintptr(n.args[1]), int(n.args[2])
-	pid := int(n.pid)
-	if alen < 2 || alen > unix.SizeofSockaddrAny || ptr == 0 {
-		s.proceed(n.id)
+	fd, pid := int(int32(n.args[0])), int(n.pid)
+	family, a, ok := s.readSockaddr(n)
+	if !ok {
 		return
 	}
-	buf := make([]byte, alen)
-	got, err := unix.ProcessVMReadv(pid, []unix.Iovec{{Base: &buf[0], Len: uint64(alen)}},
-		[]unix.RemoteIovec{{Base: ptr, Len: alen}}, 0)
-	if !s.valid(n.id) {
-		return
-	}
-	if err != nil || got != alen {
-		s.proceed(n.id)
-		return
-	}
-	family := *(*uint16)(unsafe.Pointer(&buf[0]))
-	var addr netip.Addr
-	switch {
-	case family == unix.AF_INET && alen >= unix.SizeofSockaddrInet4:
-		addr = netip.AddrFrom4([4]byte(buf[4:8]))
-	case family == unix.AF_INET6 && alen >= unix.SizeofSockaddrInet6:
-		addr = netip.AddrFrom16([16]byte(buf[8:24]))
-	default:
-		s.proceed(n.id)
-		return
-	}
-	port := uint16(buf[2])<<8 | uint16(buf[3])
+	addr, port := a.Addr(), a.Port()
 	if errno, ok := s.bindHost(n, pid, fd, family, addr, port); ok {
 		s.reply(n.id, errno)
 	} else if s.valid(n.id) {

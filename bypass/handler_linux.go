@@ -15,6 +15,7 @@ package bypass
 //	                                          (POLLHUP: the container has ended)
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,36 +154,12 @@ func (s *server) proceed(id uint64) {
 // the container's namespace, with whatever address it reads then. A bypassed connect is made
 // by the handler with the address it checked, never by the kernel on the container's word.
 func (s *server) connect(n *notif) {
-	fd, ptr, alen := int(int32(n.args[0])), uintptr(n.args[1]), int(n.args[2])
-	pid := int(n.pid)
-	if alen < 2 || alen > unix.SizeofSockaddrAny || ptr == 0 {
-		s.proceed(n.id) // the kernel's EINVAL or EFAULT
+	fd, pid := int(int32(n.args[0])), int(n.pid)
+	family, a, ok := s.readSockaddr(n)
+	if !ok {
 		return
 	}
-	buf := make([]byte, alen)
-	got, err := unix.ProcessVMReadv(pid, []unix.Iovec{{Base: &buf[0], Len: uint64(alen)}},
-		[]unix.RemoteIovec{{Base: ptr, Len: alen}}, 0)
-	if !s.valid(n.id) {
-		return // the thread is gone or was interrupted: no answer is expected
-	}
-	if err != nil || got != alen {
-		s.proceed(n.id)
-		return
-	}
-	family := *(*uint16)(unsafe.Pointer(&buf[0]))
-	var dst netip.Addr
-	var port uint16
-	switch {
-	case family == unix.AF_INET && alen >= unix.SizeofSockaddrInet4:
-		port = uint16(buf[2])<<8 | uint16(buf[3])
-		dst = netip.AddrFrom4([4]byte(buf[4:8]))
-	case family == unix.AF_INET6 && alen >= unix.SizeofSockaddrInet6:
-		port = uint16(buf[2])<<8 | uint16(buf[3])
-		dst = netip.AddrFrom16([16]byte(buf[8:24]))
-	default:
-		s.proceed(n.id) // unix sockets, AF_UNSPEC (disconnect), short addresses
-		return
-	}
+	dst, port := a.Addr(), a.Port()
 	to, ok := s.cfg.Route(dst)
 	if !ok {
 		s.proceed(n.id)
@@ -193,6 +170,48 @@ func (s *server) connect(n *notif) {
 	} else if s.valid(n.id) {
 		s.proceed(n.id)
 	}
+}
+
+// readSockaddr reads the socket address that n's connect(2) or bind(2) passes (arguments 1 and
+// 2) from the calling thread, once. ok false means the call is dealt with: handed back to the
+// kernel (a unix socket, AF_UNSPEC, a short or unreadable address: the kernel answers it as
+// usual), or no longer waiting for an answer (the thread is gone or was interrupted).
+func (s *server) readSockaddr(n *notif) (family uint16, a netip.AddrPort, ok bool) {
+	ptr, alen := uintptr(n.args[1]), int(n.args[2])
+	if alen < 2 || alen > unix.SizeofSockaddrAny || ptr == 0 {
+		s.proceed(n.id) // the kernel's EINVAL or EFAULT
+		return 0, a, false
+	}
+	buf := make([]byte, alen)
+	got, err := unix.ProcessVMReadv(int(n.pid), []unix.Iovec{{Base: &buf[0], Len: uint64(alen)}},
+		[]unix.RemoteIovec{{Base: ptr, Len: alen}}, 0)
+	if !s.valid(n.id) {
+		return 0, a, false
+	}
+	if err == nil && got == alen {
+		family, a, ok = decodeSockaddr(buf)
+	}
+	if !ok {
+		s.proceed(n.id)
+	}
+	return family, a, ok
+}
+
+// decodeSockaddr reads an AF_INET or AF_INET6 socket address as connect(2) and bind(2) take
+// it (family in host order, port in network order); ok is false for any other family and for
+// an address too short for its family.
+func decodeSockaddr(b []byte) (family uint16, a netip.AddrPort, ok bool) {
+	if len(b) < 2 {
+		return 0, a, false
+	}
+	family = binary.NativeEndian.Uint16(b)
+	switch {
+	case family == unix.AF_INET && len(b) >= unix.SizeofSockaddrInet4:
+		return family, netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:4])), true
+	case family == unix.AF_INET6 && len(b) >= unix.SizeofSockaddrInet6:
+		return family, netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), binary.BigEndian.Uint16(b[2:4])), true
+	}
+	return family, a, false
 }
 
 // bypass makes the connection in the handler's (the host's) network namespace and puts its
