@@ -384,6 +384,11 @@ func (e *Engine) commitImage(ctx context.Context, parent string, cfg *build.Imag
 				if layer.into != "" {
 					_ = e.Store.DeleteLayer(layer.into)
 				}
+			} else {
+				// The driver renamed the staged files away and dropped the lock file, but
+				// leaves their now empty directory (staging/N) for its shutdown sweep, which
+				// an engine that does not shut the store down never runs.
+				_ = os.Remove(filepath.Dir(layer.staged.Target))
 			}
 			layer.staged, layer.into = nil, ""
 		} else {

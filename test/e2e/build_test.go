@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -329,6 +331,15 @@ CMD ["cat", "/a.txt", "/b.txt"]
 	r := s.nookEnv(t, nil, "FROM demo\nRUN echo from stdin\n", "build", "-f", "-", "-t", "stdin", ctx)
 	assertExit(t, r, 0)
 	assertContains(t, "build -f -", r.Stdout, "from stdin\n")
+
+	// Every RUN step's changes went through the driver's staging area: nothing stays there.
+	staging, err := os.ReadDir(filepath.Join(s.graphRoot(), "overlay", "staging"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if len(staging) > 0 {
+		t.Errorf("%d entries left in the store's overlay/staging after the builds", len(staging))
+	}
 }
 
 // .dockerignore keeps files out of COPY and out of the cache key.
