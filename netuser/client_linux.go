@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nook-containers/nook/userns"
 	"golang.org/x/sys/unix"
 )
 
@@ -218,7 +219,7 @@ func startKeeper(dir string, n *Network, runtime string, mapIDs func(pid int) er
 	if err := mapIDs(pid); err != nil {
 		return kill(fmt.Errorf("map the keeper's user namespace: %w", err))
 	}
-	if _, err := syncW.Write([]byte(msgMapped)); err != nil {
+	if _, err := syncW.Write([]byte(userns.MsgMapped)); err != nil {
 		return kill(err)
 	}
 	got := make(chan string, 1)

@@ -29,7 +29,6 @@ package netuser
 // pairs go with the containers' namespaces, the bridge with the keeper's.
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +43,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/internal/proc"
+	"github.com/nook-containers/nook/userns"
 )
 
 const (
@@ -56,7 +56,6 @@ const (
 
 	keeperSyncFd  = 3
 	keeperReadyFd = 4
-	msgMapped     = "mapped\n"
 	// firstHoldTimeout is how long a new keeper waits for its first connection.
 	firstHoldTimeout = 10 * time.Second
 )
@@ -66,24 +65,9 @@ const (
 // root of that namespace (an exec made before the maps exist gets no capabilities, see
 // userns/handshake.go).
 func KeeperMain(args []string) int {
-	syncR := os.NewFile(keeperSyncFd, "sync")
-	got := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(syncR).ReadString('\n')
-		if err == nil && line != msgMapped {
-			err = fmt.Errorf("unexpected message %q", line)
-		}
-		got <- err
-	}()
-	select {
-	case err := <-got:
-		if err != nil {
-			return 125
-		}
-	case <-time.After(30 * time.Second):
+	if userns.WaitMapped(os.NewFile(keeperSyncFd, "sync")) != nil {
 		return 125
 	}
-	syncR.Close()
 	argv := append([]string{"nook-keeper", "netns-keeper-run"}, args...)
 	_ = unix.Exec("/proc/self/exe", argv, os.Environ())
 	return 125

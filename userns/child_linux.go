@@ -13,11 +13,26 @@ import (
 // written the maps, then executes the engine (fd exeFd) with the same arguments. It returns
 // only on failure.
 func Shim(args []string) error {
-	sync := os.NewFile(syncFd, "sync")
+	if err := WaitMapped(os.NewFile(syncFd, "sync")); err != nil {
+		return err
+	}
+	unix.CloseOnExec(exeFd)
+	argv := append([]string{"nook"}, args...)
+	// Executing the /proc/self/fd link is execveat(fd, "", AT_EMPTY_PATH) without cgo: the
+	// kernel opens the file through the descriptor, whatever now sits at its old path.
+	err := unix.Exec(fmt.Sprintf("/proc/self/fd/%d", exeFd), argv, os.Environ())
+	return fmt.Errorf("execute the nook engine: %w", err)
+}
+
+// WaitMapped is the child's half of the handshake (handshake.go), for every process cloned into
+// a new user namespace that must exec again once it is mapped (the shim, a network's keeper):
+// it reads "mapped" from sync, for at most mapTimeout, and closes it.
+func WaitMapped(sync *os.File) error {
+	defer sync.Close()
 	got := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(sync).ReadString('\n')
-		if err == nil && line != msgMapped {
+		if err == nil && line != MsgMapped {
 			err = fmt.Errorf("unexpected message %q", line)
 		}
 		got <- err
@@ -27,14 +42,8 @@ func Shim(args []string) error {
 		if err != nil {
 			return fmt.Errorf("wait for the user namespace maps: %w", err)
 		}
+		return nil
 	case <-time.After(mapTimeout):
 		return fmt.Errorf("wait for the user namespace maps: timed out after %s", mapTimeout)
 	}
-	sync.Close()
-	unix.CloseOnExec(exeFd)
-	argv := append([]string{"nook"}, args...)
-	// Executing the /proc/self/fd link is execveat(fd, "", AT_EMPTY_PATH) without cgo: the
-	// kernel opens the file through the descriptor, whatever now sits at its old path.
-	err := unix.Exec(fmt.Sprintf("/proc/self/fd/%d", exeFd), argv, os.Environ())
-	return fmt.Errorf("execute the nook engine: %w", err)
 }

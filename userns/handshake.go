@@ -47,6 +47,7 @@ const (
 	syncFd = 3
 	exeFd  = 4
 
-	msgMapped  = "mapped\n"
+	// MsgMapped is what the parent writes on the sync pipe once the maps are in place.
+	MsgMapped  = "mapped\n"
 	mapTimeout = 30 * time.Second
 )

@@ -183,7 +183,7 @@ func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
 		return 125, none, &EngineError{fmt.Errorf("map user namespace: %w", err)}
 	}
 	timing.Mark("cli mapped")
-	if _, err := syncW.Write([]byte(msgMapped)); err != nil {
+	if _, err := syncW.Write([]byte(MsgMapped)); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return 125, none, &EngineError{fmt.Errorf("release user namespace: %w", err)}
