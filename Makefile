@@ -3,15 +3,16 @@ GO        ?= go
 BUILDTAGS ?= containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs
 GOFLAGS_BUILD = -trimpath -tags "$(BUILDTAGS)"
 BIN       := bin
-# nook-idle (monitor/idle/idle.c) is freestanding: no libc, its own _start and system calls.
-IDLE_CFLAGS = -Os -static -nostdlib -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-pie -no-pie -Wall -Wextra -s
+# nook-idle (monitor/idle/idle.c) and nook-pause (userns/pause/pause.c) are freestanding: no libc,
+# their own _start and system calls (internal/freestanding/sys.h).
+IDLE_CFLAGS = -Iinternal/freestanding -Os -static -nostdlib -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-pie -no-pie -Wall -Wextra -s
 
 .PHONY: all build test test-unit test-e2e fuzz bench demo vet clean help
 
 all: build
 
 help:
-	@echo "build      bin/nook, bin/nook-engine, bin/nook-runtime and bin/nook-idle (needs a C compiler)"
+	@echo "build      bin/nook, bin/nook-engine, bin/nook-runtime, bin/nook-idle and bin/nook-pause (needs a C compiler)"
 	@echo "test       unit tests, then the end-to-end suite as an unprivileged user"
 	@echo "test-unit  go test of the pure packages"
 	@echo "test-e2e   the end-to-end suite only (test/run-e2e.sh)"
@@ -26,6 +27,7 @@ build:
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -ldflags "-s -w" -o $(BIN)/nook-engine ./cmd/nook-engine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook-runtime ./cmd/nook-runtime
 	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-idle monitor/idle/idle.c
+	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-pause userns/pause/pause.c
 
 vet:
 	$(GO) vet -tags "$(BUILDTAGS)" ./...

@@ -115,26 +115,42 @@ func StorageDriver(m Mode, singleID bool) (string, []string, error) {
 // probeKernel mounts a tiny overlay the way the store will (userxattr, as required inside a
 // user namespace) and remembers the answer.
 func probeKernel(runRoot string) error {
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	release := unix.ByteSliceToString(uts.Release[:])
-	cache := filepath.Join(runRoot, probeFile)
-	if b, err := os.ReadFile(cache); err == nil {
-		rel, res, _ := strings.Cut(string(b), "\n")
-		if rel == release {
-			if res == "ok" {
-				return nil
-			}
-			return errors.New(res)
+	release, res, cached := probed(runRoot)
+	if cached {
+		if res == "ok" {
+			return nil
 		}
+		return errors.New(res)
 	}
+	cache := filepath.Join(runRoot, probeFile)
 	err := mountProbe(runRoot)
-	res := "ok"
+	res = "ok"
 	if err != nil {
 		res = err.Error()
 	}
 	_ = os.WriteFile(cache, []byte(release+"\n"+res), 0o600)
 	return err
+}
+
+// probed returns the running kernel's release and the probe's cached answer for it ("ok" or
+// why not), if the run root has one.
+func probed(runRoot string) (release, res string, cached bool) {
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	release = unix.ByteSliceToString(uts.Release[:])
+	b, err := os.ReadFile(filepath.Join(runRoot, probeFile))
+	if err != nil {
+		return release, "", false
+	}
+	rel, res, _ := strings.Cut(string(b), "\n")
+	return release, res, rel == release
+}
+
+// KernelProbed reports whether the run root's cached probe says that kernel overlayfs works in
+// the user namespace on this kernel (what auto then picks); false when it has not been probed.
+func KernelProbed(runRoot string) bool {
+	_, res, cached := probed(runRoot)
+	return cached && res == "ok"
 }
 
 func mountProbe(runRoot string) error {

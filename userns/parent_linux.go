@@ -3,6 +3,7 @@ package userns
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -74,7 +76,7 @@ func Enter(plan *idmap.Plan) (int, error) {
 // EnterControl is Enter that also returns what the engine said on the control pipe
 // (control_linux.go).
 func EnterControl(plan *idmap.Plan) (int, Control, error) {
-	return EnterControlJoin(plan, nil)
+	return EnterWith(plan, Options{})
 }
 
 // Join is an existing user namespace for the engine: a user network's keeper's (netuser), so
@@ -91,33 +93,63 @@ const joinedEnv = "_NOOK_USERNET"
 // JoinedNetwork is the user network whose keeper's user namespace this engine runs in, or "".
 func JoinedNetwork() string { return os.Getenv(joinedEnv) }
 
-// EnterControlJoin is EnterControl; with join, the engine enters join's user namespace instead
-// of a new one. The CLI is the namespace's owner, which allows it to enter it, but
-// setns(CLONE_NEWUSER) needs a single-threaded process: util-linux's nsenter does it (as for
-// `nook exec`), and unshare(1) then gives the engine a mount namespace of its own, as the clone
-// of the ordinary path does. nsenter without --pid and unshare without --fork execute in place:
-// the shim, and then the engine, keep this child's pid, fds 3 to 5 and parent-death signal
-// wiring.
-func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
+// Options say which namespaces the engine runs in.
+type Options struct {
+	// Join: a user network's keeper's user namespace (and a mount namespace of the engine's
+	// own). The CLI is the namespace's owner, which allows it to enter it, but
+	// setns(CLONE_NEWUSER) needs a single-threaded process: util-linux's nsenter does it (as
+	// for `nook exec`), and unshare(1) then gives the engine a mount namespace of its own, as
+	// the clone of the ordinary path does. nsenter without --pid and unshare without --fork
+	// execute in place: the shim, and then the engine, keep this child's pid, fds 3 to 5 and
+	// parent-death signal wiring.
+	Join *Join
+	// PauseDir, when set (and Join is not), is the run root whose pause process's namespaces
+	// the engine joins (pause_linux.go), started if need be, for PauseLinger.
+	PauseDir    string
+	PauseLinger time.Duration
+}
+
+// EnterWith is EnterControl in the namespaces o names: a user network's keeper's, the pause
+// process's, or (o empty, or when joining the pause fails) new ones of the engine's own.
+func EnterWith(plan *idmap.Plan, o Options) (int, Control, error) {
+	if o.Join == nil && o.PauseDir != "" {
+		pidfd, err := Pause(o.PauseDir, plan, o.PauseLinger)
+		if err == nil {
+			code, ctl, joined, err := enter(plan, o, pidfd)
+			pidfd.Close()
+			if joined {
+				return code, ctl, err
+			}
+		}
+		timing.Mark("cli pause refused")
+	}
+	code, ctl, _, err := enter(plan, o, nil)
+	return code, ctl, err
+}
+
+// enter starts the engine and waits for it. With pause (a pidfd of the pause process), it
+// reports joined=false, having run nothing, when nook-pause could not join its namespaces.
+func enter(plan *idmap.Plan, o Options, pause *os.File) (int, Control, bool, error) {
 	var none Control
+	join := o.Join
 	shim, err := RuntimePath()
 	if err != nil {
-		return 125, none, &EngineError{err}
+		return 125, none, true, &EngineError{err}
 	}
 	exe, err := os.Open(EngineExe)
 	if err != nil {
-		return 125, none, &EngineError{fmt.Errorf("open the engine %s: %w", EngineExe, err)}
+		return 125, none, true, &EngineError{fmt.Errorf("open the engine %s: %w", EngineExe, err)}
 	}
 	defer exe.Close()
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
-		return 125, none, &EngineError{err}
+		return 125, none, true, &EngineError{err}
 	}
 	defer syncW.Close()
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
 		syncR.Close()
-		return 125, none, &EngineError{err}
+		return 125, none, true, &EngineError{err}
 	}
 	defer ctlR.Close()
 
@@ -127,14 +159,34 @@ func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
 
 	cmd := exec.Command(shim, append([]string{"shim"}, os.Args[1:]...)...)
 	cmd.Args[0] = "nook-runtime"
-	if join != nil {
+	var statusR, statusW *os.File
+	switch {
+	case pause != nil:
+		bin, err := PausePath()
+		if err != nil {
+			syncR.Close()
+			ctlW.Close()
+			return 125, none, false, nil
+		}
+		cmd = exec.Command(bin, append([]string{"join", "nook"}, os.Args[1:]...)...)
+		cmd.Args[0] = "nook-pause"
+		if statusR, statusW, err = os.Pipe(); err != nil {
+			syncR.Close()
+			ctlW.Close()
+			return 125, none, false, nil
+		}
+		defer statusR.Close()
+		// fd 3 is the pause's pidfd instead of the sync pipe, which nobody reads then.
+		syncR.Close()
+		syncR = pause
+	case join != nil:
 		nsenter, err := exec.LookPath("nsenter")
 		if err != nil {
-			return 125, none, &EngineError{errors.New("nsenter is not installed (util-linux): user networks need it")}
+			return 125, none, true, &EngineError{errors.New("nsenter is not installed (util-linux): user networks need it")}
 		}
 		unshare, err := exec.LookPath("unshare")
 		if err != nil {
-			return 125, none, &EngineError{errors.New("unshare is not installed (util-linux): user networks need it")}
+			return 125, none, true, &EngineError{errors.New("unshare is not installed (util-linux): user networks need it")}
 		}
 		args := []string{"nsenter", "--user", "--target", strconv.Itoa(join.Pid), "--preserve-credentials", "--",
 			unshare, "--mount", "--propagation", "unchanged", "--", shim, "shim"}
@@ -142,6 +194,9 @@ func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{syncR, exe, ctlW}
+	if statusW != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, statusW)
+	}
 	cmd.Env = append(os.Environ(),
 		StageEnv+"="+stageEngine,
 		PlanEnv+"="+PlanSummary(plan),
@@ -155,8 +210,10 @@ func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
 		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	if join != nil {
+	if join != nil || pause != nil {
 		cmd.SysProcAttr.Cloneflags = 0
+	}
+	if join != nil {
 		cmd.Env = append(cmd.Env, joinedEnv+"="+join.Network)
 	}
 	// Forward signals from the moment the engine exists; buffered so none is lost.
@@ -166,27 +223,42 @@ func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
 	// (1 to 3 ms for all of them): the CLI is about to exit, so it stops them in the background.
 	defer func() { go signal.Stop(sigs) }()
 
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if pause == nil {
 		syncR.Close()
-		ctlW.Close()
-		return 125, none, &EngineError{fmt.Errorf("start %s: %w", shim, err)}
 	}
-	syncR.Close()
 	ctlW.Close()
+	if statusW != nil {
+		statusW.Close()
+	}
+	if err != nil {
+		return 125, none, pause == nil, &EngineError{fmt.Errorf("start %s: %w", cmd.Path, err)}
+	}
 	pid := cmd.Process.Pid
 	timing.Mark("cli shim started")
-	if join != nil {
+	switch {
+	case pause != nil:
+		// nook-pause says why it could not join, or its exec of the engine closes the pipe.
+		why, _ := io.ReadAll(statusR)
+		if len(why) > 0 {
+			_ = cmd.Wait()
+			return 125, none, false, nil
+		}
+		timing.Mark("cli joined pause")
+	case join != nil:
 		// Mapped already: the keeper's namespace was mapped with the same plan.
-	} else if err := plan.Apply(pid); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return 125, none, &EngineError{fmt.Errorf("map user namespace: %w", err)}
-	}
-	timing.Mark("cli mapped")
-	if _, err := syncW.Write([]byte(MsgMapped)); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return 125, none, &EngineError{fmt.Errorf("release user namespace: %w", err)}
+	default:
+		if err := plan.Apply(pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return 125, none, true, &EngineError{fmt.Errorf("map user namespace: %w", err)}
+		}
+		timing.Mark("cli mapped")
+		if _, err := syncW.Write([]byte(MsgMapped)); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return 125, none, true, &EngineError{fmt.Errorf("release user namespace: %w", err)}
+		}
 	}
 
 	done := make(chan error, 1)
@@ -209,7 +281,7 @@ func EnterControlJoin(plan *idmap.Plan, join *Join) (int, Control, error) {
 				killOrphans()
 			}
 			code, err := exitStatus(cmd.ProcessState, err)
-			return code, ctl, err
+			return code, ctl, true, err
 		}
 	}
 }

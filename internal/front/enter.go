@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/nook-containers/nook/idmap"
 	"github.com/nook-containers/nook/internal/paths"
@@ -69,13 +70,56 @@ func enterNS(g Globals, name string, plan *idmap.Plan) (int, userns.Control, err
 			defer k.Close()
 			join = &userns.Join{Pid: k.Pid, Network: name}
 		}
-		code, ctl, err := userns.EnterControlJoin(plan, join)
+		o := userns.Options{Join: join}
+		if join == nil {
+			o.PauseDir, o.PauseLinger = pauseFor(g)
+		}
+		code, ctl, err := userns.EnterWith(plan, o)
 		if err == nil && code == 0 && ctl.Network != "" && !again {
 			name = ctl.Network
 			continue
 		}
 		return code, ctl, err
 	}
+}
+
+// pauseFor says whether this command's engine joins the pause process of its run root
+// (userns/pause_linux.go), and for how long the pause outlives its last user: not when
+// NOOK_PAUSE_LINGER is 0, and not with fuse-overlayfs, whose mounts are served by processes
+// that must end with the engine's mount namespace (decisions.md, "The pause process"). With
+// --rootfs-mode auto the engine's probe decides, so the first command of a run root, which
+// makes the probe, runs in a namespace of its own.
+func pauseFor(g Globals) (string, time.Duration) {
+	linger, err := userns.PauseLinger()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nook: %v; running without it\n", err)
+		return "", 0
+	}
+	if linger <= 0 {
+		return "", 0
+	}
+	p, err := paths.Default(g.Root, g.RunRoot)
+	if err != nil {
+		return "", 0
+	}
+	requested := g.RootfsMode
+	if requested == "" {
+		requested = os.Getenv("NOOK_ROOTFS_MODE")
+	}
+	mode, err := overlay.ParseMode(requested)
+	if err != nil {
+		return "", 0
+	}
+	switch mode {
+	case overlay.ModeKernel, overlay.ModeCopy:
+	case overlay.ModeAuto:
+		if !overlay.KernelProbed(p.RunRoot) {
+			return "", 0
+		}
+	default:
+		return "", 0
+	}
+	return p.RunRoot, linger
 }
 
 func holdNetwork(g Globals, name string, plan *idmap.Plan) (*netuser.Keeper, error) {

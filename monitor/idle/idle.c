@@ -16,66 +16,11 @@
  * signalfd. Any error or surprise execs back too: nook-idle never spins and never decides.
  *
  * Freestanding (no libc): -Os -static -nostdlib -ffreestanding, its own _start and system
- * calls, so that it maps a few pages and nothing else (see docs/decisions.md).
+ * calls (internal/freestanding/sys.h), so that it maps a few pages and nothing else (see
+ * docs/decisions.md).
  */
 
-typedef unsigned long ulong;
-
-#if defined(__x86_64__)
-enum { SYS_read = 0, SYS_close = 3, SYS_rt_sigprocmask = 14, SYS_execve = 59, SYS_exit = 60,
-       SYS_waitid = 247, SYS_ppoll = 271, SYS_signalfd4 = 289 };
-
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-	long ret;
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-
-__asm__(".text\n.global _start\n_start:\n"
-	"xor %rbp,%rbp\n"
-	"mov %rsp,%rdi\n"
-	"and $-16,%rsp\n"
-	"call start_c\n"
-	"hlt\n");
-#elif defined(__aarch64__)
-enum { SYS_read = 63, SYS_close = 57, SYS_rt_sigprocmask = 135, SYS_execve = 221, SYS_exit = 93,
-       SYS_waitid = 95, SYS_ppoll = 73, SYS_signalfd4 = 74 };
-
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	register long x5 __asm__("x5") = f;
-	__asm__ volatile("svc 0"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
-	return x0;
-}
-
-__asm__(".text\n.global _start\n_start:\n"
-	"mov x29, #0\n"
-	"mov x30, #0\n"
-	"mov x0, sp\n"
-	"and sp, x0, #-16\n"
-	"bl start_c\n"
-	"b .\n");
-#else
-#error "nook-idle: unsupported architecture"
-#endif
-
-#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#include "sys.h" /* internal/freestanding: system calls and _start */
 
 enum { SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15, SIGCHLD = 17 };
 enum { SIG_BLOCK = 0, SFD_NONBLOCK = 04000, SFD_CLOEXEC = 02000000 };

@@ -378,6 +378,10 @@ func (s *store) environ(extra []string) []string {
 	if s.runtimeDir != "" {
 		env = append(env, "XDG_RUNTIME_DIR="+s.runtimeDir)
 	}
+	// The pause process (decisions.md) outlives the last process in its namespaces by 300 ms
+	// instead of 10 minutes, so that it is gone well within the leak check's grace period:
+	// consecutive commands of a test still share it. TestPause* set their own.
+	env = append(env, "NOOK_PAUSE_LINGER=300ms")
 	env = append(env, s.env...)
 	return append(env, extra...)
 }
