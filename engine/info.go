@@ -30,6 +30,9 @@ type Info struct {
 	Cgroups      CgroupInfo
 	// MonitorIdle says whether a quiet detached container's monitor waits as nook-idle.
 	MonitorIdle string
+	// Namespace says whose user and mount namespaces the engine runs in: the pause process's
+	// or its own (userns/pause_linux.go).
+	Namespace string
 }
 
 // CgroupInfo says which cgroup hierarchy the host has and what is delegated to the user.
@@ -50,6 +53,7 @@ func (e *Engine) Info() Info {
 		Network: []string{NetNone, NetHost},
 		Cgroups: cgroupInfo(),
 	}
+	in.Namespace = namespaceInfo()
 	def := NetNone
 	tun := tunMode()
 	if path, err := slirp.Available(); err == nil {
@@ -113,4 +117,20 @@ func tunMode() string {
 func cgroupInfo() CgroupInfo {
 	d := hostCgroups()
 	return CgroupInfo{Version: d.Version, Controllers: d.Controllers, Note: d.Reason}
+}
+
+// namespaceInfo says whose user and mount namespaces this engine runs in, and why.
+func namespaceInfo() string {
+	linger, err := userns.PauseLinger()
+	switch {
+	case userns.JoinedPause() > 0:
+		return fmt.Sprintf("pause process %d (it exits %s after its last user: %s)", userns.JoinedPause(), linger, userns.PauseLingerEnv)
+	case userns.JoinedNetwork() != "":
+		return "user network " + userns.JoinedNetwork() + "'s keeper's"
+	case err != nil:
+		return "its own (" + err.Error() + ")"
+	case linger == 0:
+		return "its own (" + userns.PauseLingerEnv + "=0: no pause process)"
+	}
+	return "its own (no pause process: fuse-overlayfs, the first command of a run root, or joining failed)"
 }

@@ -113,9 +113,9 @@ type Options struct {
 // process's, or (o empty, or when joining the pause fails) new ones of the engine's own.
 func EnterWith(plan *idmap.Plan, o Options) (int, Control, error) {
 	if o.Join == nil && o.PauseDir != "" {
-		pidfd, err := Pause(o.PauseDir, plan, o.PauseLinger)
+		r, pidfd, err := Pause(o.PauseDir, plan, o.PauseLinger)
 		if err == nil {
-			code, ctl, joined, err := enter(plan, o, pidfd)
+			code, ctl, joined, err := enter(plan, o, pidfd, r.Pid)
 			pidfd.Close()
 			if joined {
 				return code, ctl, err
@@ -123,13 +123,14 @@ func EnterWith(plan *idmap.Plan, o Options) (int, Control, error) {
 		}
 		timing.Mark("cli pause refused")
 	}
-	code, ctl, _, err := enter(plan, o, nil)
+	code, ctl, _, err := enter(plan, o, nil, 0)
 	return code, ctl, err
 }
 
 // enter starts the engine and waits for it. With pause (a pidfd of the pause process), it
-// reports joined=false, having run nothing, when nook-pause could not join its namespaces.
-func enter(plan *idmap.Plan, o Options, pause *os.File) (int, Control, bool, error) {
+// (pid pausePid) it reports joined=false, having run nothing, when nook-pause could not join
+// its namespaces.
+func enter(plan *idmap.Plan, o Options, pause *os.File, pausePid int) (int, Control, bool, error) {
 	var none Control
 	join := o.Join
 	shim, err := RuntimePath()
@@ -215,6 +216,9 @@ func enter(plan *idmap.Plan, o Options, pause *os.File) (int, Control, bool, err
 	}
 	if join != nil {
 		cmd.Env = append(cmd.Env, joinedEnv+"="+join.Network)
+	}
+	if pause != nil {
+		cmd.Env = append(cmd.Env, pauseEnv+"="+strconv.Itoa(pausePid))
 	}
 	// Forward signals from the moment the engine exists; buffered so none is lost.
 	sigs := make(chan os.Signal, 32)

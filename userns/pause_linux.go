@@ -122,43 +122,53 @@ func ReadPause(path string) (*PauseRecord, *os.File) {
 	return &r, pidfd
 }
 
-// Pause returns a pidfd of the pause process for plan in the run root dir, starting one if none
-// runs. linger is how long it outlives the last process in its namespaces.
-func Pause(dir string, plan *idmap.Plan, linger time.Duration) (*os.File, error) {
+// Pause returns the record of the pause process for plan in the run root dir and a pidfd of
+// it, starting one if none runs. linger is how long it outlives the last process in its
+// namespaces.
+func Pause(dir string, plan *idmap.Plan, linger time.Duration) (*PauseRecord, *os.File, error) {
 	record, lockPath := PauseFiles(dir, plan)
-	if _, pidfd := ReadPause(record); pidfd != nil {
-		return pidfd, nil
+	if r, pidfd := ReadPause(record); pidfd != nil {
+		return r, pidfd, nil
 	}
 	lock, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer lock.Close()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Another nook may have started one while this one waited for the lock.
-	if _, pidfd := ReadPause(record); pidfd != nil {
-		return pidfd, nil
+	if r, pidfd := ReadPause(record); pidfd != nil {
+		return r, pidfd, nil
 	}
 	r, err := startPause(plan, linger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b, _ := json.Marshal(r)
 	tmp := record + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.Rename(tmp, record); err != nil {
 		os.Remove(tmp)
-		return nil, err
+		return nil, nil, err
 	}
-	_, pidfd := ReadPause(record)
+	r, pidfd := ReadPause(record)
 	if pidfd == nil {
-		return nil, errors.New("the new pause process ended at once")
+		return nil, nil, errors.New("the new pause process ended at once")
 	}
-	return pidfd, nil
+	return r, pidfd, nil
+}
+
+// pauseEnv tells the engine the pause process whose namespaces it runs in, for `nook info`.
+const pauseEnv = "_NOOK_PAUSE"
+
+// JoinedPause is the pid of the pause process whose namespaces this engine runs in, or 0.
+func JoinedPause() int {
+	n, _ := strconv.Atoi(os.Getenv(pauseEnv))
+	return n
 }
 
 // startPause starts nook-pause in a new user and mount namespace mapped by plan. It is this

@@ -28,6 +28,7 @@ func newInfoCmd() *cobra.Command {
 			if in.IDMap.Warning != "" {
 				fmt.Fprintf(out, "  warning: %q\n", strings.TrimPrefix(in.IDMap.Warning, "nook: warning: "))
 			}
+			fmt.Fprintf(out, "  namespace: %s\n", in.Namespace)
 			fmt.Fprintf(out, "storage:\n  driver: %s\n  rootfsMode: %s\n  rootfsReason: %s\n  graphRoot: %s\n  runRoot: %s\n  images: %d\n  containers: %d\n",
 				in.Driver, in.Rootfs.Mode, in.Rootfs.Reason, in.Paths.GraphRoot, in.Paths.RunRoot, in.Images, in.Containers)
 			fmt.Fprintf(out, "network:\n  backends: %s\n", strings.Join(in.Network, ", "))

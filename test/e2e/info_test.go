@@ -92,6 +92,11 @@ func TestInfo(t *testing.T) {
 	default:
 		t.Errorf("nook info storage.rootfsMode = %q, want overlay or fuse-overlayfs with the overlay driver", kv["storage.rootfsMode"])
 	}
+	// Kernel overlay and a probed run root: the engine runs in the pause's namespaces
+	// (decisions.md, "The pause process"); the suite sets NOOK_PAUSE_LINGER=300ms.
+	if kv["storage.rootfsMode"] == "overlay" {
+		assertMatch(t, "nook info idmap.namespace", kv["idmap.namespace"], `^pause process [0-9]+ \(it exits 300ms after its last user: NOOK_PAUSE_LINGER\)$`)
+	}
 	// The suite's binaries come with nook-idle (test/run-e2e.sh checks it is built).
 	assertMatch(t, "nook info monitor.idle", kv["monitor.idle"], `^yes: .*/nook-idle$`)
 	backends := strings.Split(kv["network.backends"], ",")
