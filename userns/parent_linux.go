@@ -249,13 +249,14 @@ func enter(plan *idmap.Plan, o Options, pause *os.File, pausePid int) (int, Cont
 			return 125, none, false, nil
 		}
 		timing.Mark("cli joined pause")
-	case join != nil:
-		// Mapped already: the keeper's namespace was mapped with the same plan.
 	default:
-		if err := plan.Apply(pid); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return 125, none, true, &EngineError{fmt.Errorf("map user namespace: %w", err)}
+		// A user network's keeper's namespace (join) was mapped with the same plan already.
+		if join == nil {
+			if err := plan.Apply(pid); err != nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				return 125, none, true, &EngineError{fmt.Errorf("map user namespace: %w", err)}
+			}
 		}
 		timing.Mark("cli mapped")
 		if _, err := syncW.Write([]byte(MsgMapped)); err != nil {
