@@ -219,9 +219,15 @@ func (e *Engine) RemoveContainer(ref string, force bool) error {
 	if d := e.cgroups(); d.Usable() {
 		_ = (&cgroups.Cgroup{Path: cgroups.PathFor(d, c.ID)}).Destroy()
 	}
-	if _, err := e.Store.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
-		// A mount made in another nook's namespace is gone with it; the record may still say so.
-		_ = err
+	// A mount made in another nook's namespace is gone with it; the record may still say so,
+	// and then the forced unmount clears it. A container whose cleanup has already unmounted
+	// it (stop, or its monitor) is not unmounted again: that would cost a write of the mount
+	// records and a rename of its mount point for nothing (DeleteContainer would still unmount
+	// a layer left mounted).
+	if n, err := e.Store.Mounted(c.ID); err != nil || n > 0 {
+		if _, err := e.Store.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
+			_ = err
+		}
 	}
 	timing.Mark("engine rm unmounted")
 	if err := e.Store.DeleteContainer(c.ID); err != nil {

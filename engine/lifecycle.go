@@ -242,9 +242,9 @@ func ParseRestart(s string) (string, int, error) {
 	return "", 0, fmt.Errorf("invalid restart policy %q: use no, always, unless-stopped or on-failure[:N]", s)
 }
 
-// startMonitor starts the container's monitor (`nook-runtime monitor`) on a prepared bundle and
-// returns once the payload runs. attach, when set, is called with a connection to the monitor
-// before the container starts, so that an attached client misses none of its output.
+// startMonitor starts the container's monitor (`nook-runtime monitor`) on a prepared bundle;
+// the caller waits for its report (waitStarted). With waitAttach the monitor holds the start
+// until a client is attached, so that the client misses none of the container's output.
 func (e *Engine) startMonitor(id string, rec *Record, b *bundle, waitAttach bool) (*monitorProc, error) {
 	o := RunOptions{}
 	if rec.Options != nil {
@@ -296,11 +296,7 @@ func (e *Engine) startMonitor(id string, rec *Record, b *bundle, waitAttach bool
 		return nil, fmt.Errorf("start the container's monitor: %w", err)
 	}
 	repW.Close()
-	m := &monitorProc{cmd: cmd, rep: repR}
-	if waitAttach {
-		return m, nil
-	}
-	return m, m.waitStarted()
+	return &monitorProc{cmd: cmd, rep: repR}, nil
 }
 
 // monitorProc is a monitor this engine started.
@@ -428,6 +424,18 @@ func (e *Engine) startLocked(id string, rec *Record, cfg *imgspecv1.Image, attac
 	defer b.close()
 	timing.Mark("engine prepared")
 	mp, err := e.startMonitor(id, rec, b, attach != nil)
+	if err == nil && attach == nil {
+		// The record says "running" while the monitor starts the container: its write (an
+		// fsync'd rewrite of the store's containers.json) overlaps the monitor's and the
+		// init's start-up instead of following the report, as a foreground run's does
+		// (run.go). Until the monitor's state file exists, this engine is the record's
+		// watcher. A start that fails puts the record back before the lock is released.
+		saved := e.recordStarted(id, rec, os.Getpid(), proc.Self()) == nil
+		timing.Mark("engine record saved")
+		if err = mp.waitStarted(); err != nil && saved {
+			_ = e.saveRecord(id, rec)
+		}
+	}
 	if err != nil {
 		if mp != nil {
 			// It reported the failure and now cleans up, which needs the lock.
@@ -445,8 +453,6 @@ func (e *Engine) startLocked(id string, rec *Record, cfg *imgspecv1.Image, attac
 	userns.Detach()
 	if attach == nil {
 		timing.Mark("engine monitor reported")
-		e.recordStarted(id, rec)
-		timing.Mark("engine record saved")
 		return 0, nil
 	}
 	conn, err := dialRetry(b.rundir, 10*time.Second)
@@ -462,7 +468,7 @@ func (e *Engine) startLocked(id string, rec *Record, cfg *imgspecv1.Image, attac
 	}
 	serr := mp.waitStarted()
 	if serr == nil {
-		e.recordStarted(id, rec)
+		_ = e.recordStarted(id, rec, 0, "")
 	}
 	unlock()
 	locked = false
@@ -479,11 +485,12 @@ func (e *Engine) startLocked(id string, rec *Record, cfg *imgspecv1.Image, attac
 
 // recordStarted notes in the record that the container was started: the state file that tells
 // whether it still runs is in the run root, and once that is gone (a reboot) the record's
-// "running" without a live watcher is reported as exited.
-func (e *Engine) recordStarted(id string, rec *Record) {
+// "running" without a live watcher is reported as exited. pid and pidStart name the process
+// that watches it while there is no state file yet (0: none).
+func (e *Engine) recordStarted(id string, rec *Record, pid int, pidStart string) error {
 	r := *rec
-	r.State, r.Started, r.Pid, r.PidStart = StateRunning, time.Now().UTC(), 0, ""
-	_ = e.saveRecord(id, &r)
+	r.State, r.Started, r.Pid, r.PidStart = StateRunning, time.Now().UTC(), pid, pidStart
+	return e.saveRecord(id, &r)
 }
 
 // dialRetry connects to a monitor that is starting.

@@ -378,6 +378,8 @@ func TestLifecycleFaults(t *testing.T) {
 	r = s.nook(t, "run", "-d", "--name", bad, "demo", "/no/such/command")
 	assertExit(t, r, 127)
 	assertErrorLine(t, r, "/no/such/command")
+	// The failed start is recorded as the container's end, as Docker shows it.
+	assertMatch(t, "STATUS after a failed run -d", psStatus(t, s, bad), `^Exited \(127\) `)
 	s.mustNook(t, "rm", "-f", name)
 }
 
