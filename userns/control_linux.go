@@ -10,21 +10,26 @@ package userns
 //	                          ◄──────────────────────── "host {json}\n": run this on the host
 //	                          ◄──────────────────────── "network NAME\n": run me again in user
 //	                                                    network NAME's user namespace
-//	wait(engine); read to EOF
+//	                          ◄──────────────────────── "exit N\n": my work and output are done,
+//	                                                    my status is N; the process's teardown
+//	                                                    (2-3 ms: threads, address space) follows
+//	read; on "exit N" or wait(engine): done
 //	"detach": skip killOrphans (the monitor, and a fuse-overlayfs serving its rootfs, are
 //	          the CLI's orphans by then and must live on)
 //	"host":   nsexec runs the request (nsenter into a running container), its status is nook's
 //
-// Why the CLI reads after the engine has exited, not before: the words are written before the
-// engine exits and wait in the pipe, so there is no window in which the CLI could kill what
-// the engine left running on purpose.
+// The words before "exit" are written before the engine's last step, so the CLI, which acts
+// on them only once the engine said "exit" or ended, never kills what the engine left running
+// on purpose. On "exit N" the CLI returns N without waiting for the engine's teardown: it
+// sweeps its other orphans as before and leaves the engine, its child, to end (its parent-death
+// signal is SIGKILL). An engine killed before it said "exit" is waited for, as it always was.
 
 import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,16 +107,31 @@ func RequestNetwork(name string) error {
 	return err
 }
 
+// Exiting tells the CLI that this engine is about to exit with code: its output is written and
+// nothing else of its work remains.
+func Exiting(code int) {
+	ClaimControl()
+	if ctl != nil {
+		_, _ = ctl.Write([]byte("exit " + strconv.Itoa(code) + "\n"))
+		// The write woke the CLI, most likely onto this CPU: let it run before this process's
+		// teardown, which is not preempted.
+		_, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+	}
+}
+
 // Control is what the engine said on the control pipe.
 type Control struct {
 	Detached bool
 	Host     *HostRequest
 	Network  string // RequestNetwork's network
+	Exit     int    // the status the engine said it exits with, when Exited
+	Exited   bool
 }
 
-func readControl(r *os.File) Control {
-	var c Control
-	_ = r.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+// readControl reads the control pipe until the engine says "exit" (then it sends true on
+// exited) or the pipe ends or fails (false); after the engine has ended, at most for
+// deadline. It sends exactly once.
+func readControl(r *os.File, c *Control, exited chan<- bool) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -126,7 +146,13 @@ func readControl(r *os.File) Control {
 			if json.Unmarshal([]byte(line[5:]), &h) == nil {
 				c.Host = &h
 			}
+		case strings.HasPrefix(line, "exit "):
+			if n, err := strconv.Atoi(line[len("exit "):]); err == nil {
+				c.Exit, c.Exited = n, true
+				exited <- true
+				return
+			}
 		}
 	}
-	return c
+	exited <- false
 }

@@ -268,6 +268,18 @@ func enter(plan *idmap.Plan, o Options, pause *os.File, pausePid int) (int, Cont
 
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	var ctl Control
+	said := make(chan bool, 1)
+	go readControl(ctlR, &ctl, said)
+	finish := func(engine int) {
+		if ctl.Detached {
+			// A container's monitor (and the fuse-overlayfs serving its rootfs, already
+			// adopted by us) must outlive this CLI: leave them to the host's init.
+			_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+		} else {
+			killOrphans(engine)
+		}
+	}
 	for {
 		select {
 		case s := <-sigs:
@@ -276,16 +288,26 @@ func enter(plan *idmap.Plan, o Options, pause *os.File, pausePid int) (int, Cont
 				continue
 			}
 			_ = syscall.Kill(pid, sig)
-		case err := <-done:
-			ctl := readControl(ctlR)
-			if ctl.Detached {
-				// A container's monitor (and the fuse-overlayfs serving its rootfs, already
-				// adopted by us) must outlive this CLI: leave them to the host's init.
-				_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-			} else {
-				killOrphans()
+		case exited := <-said:
+			if exited {
+				// The engine's work is done and its status known: its teardown is left to it.
+				finish(pid)
+				return ctl.Exit, ctl, true, nil
 			}
+			said = nil // the pipe ended without "exit": wait for the process
+		case err := <-done:
+			if said != nil {
+				// Whatever the engine wrote is in the pipe, whose last holder has gone.
+				select {
+				case <-said:
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+			finish(0)
 			code, err := exitStatus(cmd.ProcessState, err)
+			if ctl.Exited && err == nil {
+				code = ctl.Exit
+			}
 			return code, ctl, true, err
 		}
 	}
@@ -312,10 +334,11 @@ var keep = map[int]bool{}
 // KeepChild makes killOrphans spare the child pid.
 func KeepChild(pid int) { keep[pid] = true }
 
-// killOrphans kills and reaps every remaining child (adopted as subreaper), so that nothing
-// nook started outlives it. The kernel lists each thread's children in
-// /proc/self/task/TID/children (CONFIG_PROC_CHILDREN), which is cheaper than scanning /proc.
-func killOrphans() {
+// killOrphans kills and reaps every remaining child (adopted as subreaper) but engine, whose
+// own teardown is under way, so that nothing nook started outlives it. The kernel lists each
+// thread's children in /proc/self/task/TID/children (CONFIG_PROC_CHILDREN), which is cheaper
+// than scanning /proc.
+func killOrphans(engine int) {
 	// Usually there is no child left at all: one waitid says so without reading /proc.
 	var si unix.Siginfo
 	if err := unix.Waitid(unix.P_ALL, 0, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err == unix.ECHILD {
@@ -329,7 +352,7 @@ func killOrphans() {
 		}
 		for _, f := range strings.Fields(string(b)) {
 			pid, err := strconv.Atoi(f)
-			if err != nil || keep[pid] {
+			if err != nil || keep[pid] || pid == engine {
 				continue
 			}
 			_ = syscall.Kill(pid, syscall.SIGKILL)

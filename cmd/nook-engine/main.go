@@ -12,6 +12,7 @@ import (
 
 	"github.com/nook-containers/nook/engine"
 	"github.com/nook-containers/nook/internal/timing"
+	"github.com/nook-containers/nook/userns"
 )
 
 func main() {
@@ -23,6 +24,8 @@ func main() {
 	}
 	code := Main(os.Args[1:])
 	timing.Mark("exit")
+	// The CLI returns on this word; the process's teardown is no longer in its time.
+	userns.Exiting(code)
 	os.Exit(code)
 }
 
