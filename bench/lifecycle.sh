@@ -13,9 +13,10 @@
 # Results: bench/results/lifecycle.json and a table. Knobs: BENCH_LIFECYCLE_RUNS (default 10),
 # BENCH_PODMAN, BENCH_IDLE_SETTLE (seconds before the idle memory is read, default 130: past
 # the collection Go forces every two minutes; the reading at 2 s is kept too).
-# nook's monitor becomes nook-idle (docs/decisions.md) 1 s after its container's last output,
-# so the reading at 2 s is already of the idle monitor: the process list on stderr names what
-# each measured process runs (/proc/PID/exe). With slirp4netns, slirp4netns itself (about
+# nook's monitor becomes nook-idle (docs/decisions.md) 1 s after its container's last output
+# (and, with -p, its forwarder's last connection or datagram), so the reading at 2 s is already
+# of the idle monitor: the process list on stderr names what each measured process runs
+# (/proc/PID/exe). With slirp4netns, slirp4netns itself (about
 # 1.9 MB here) is in both tools' figures; in Podman's it shares glib's and libc's pages with
 # conmon (PSS splits them), in nook's it shares them with nothing, so that row says less
 # about the monitors than the --network none one.
@@ -134,8 +135,8 @@ idle_pss() {
 }
 
 declare -A cyc mem memnet mem0 memnet0 memport memport0
-# A published port as well: nook's forwarder lives in the monitor (which then stays in Go),
-# Podman's in rootlessport.
+# A published port as well: nook's forwarder lives in the monitor (its host sockets cross into
+# nook-idle, so it idles as the others do), Podman's in rootlessport.
 port=$((20000 + RANDOM % 20000))
 echo "bench: lifecycle: $runs cycles of run -d + stop + rm" >&2
 cyc[nook]=$(cycle "$nook" | median)
@@ -172,7 +173,7 @@ for t in $tools; do
 done
 echo "(idle PSS: ${settle} s after the start; in brackets: 2 s after it)"
 echo "(with slirp4netns, slirp4netns itself is counted: in Podman's case it shares glib/libc pages with conmon, in nook's with nothing)"
-echo "(with -p, the port forwarder is counted: nook's runs in the monitor, which then stays in Go; Podman's is rootlessport)"
+echo "(with -p, the port forwarder is counted: nook's runs in the monitor, which idles with its host sockets as nook-idle; Podman's is rootlessport)"
 if [[ $tools == "nook podman" ]]; then
 	awk -v a="${cyc[podman]}" -v b="${cyc[nook]}" -v c="${mem[nook]}" -v d="${mem[podman]}" \
 		'BEGIN {printf "nook vs podman: cycle %.1fx faster, idle memory %.0f%% of podman'"'"'s\n", a/b, 100*c/d}'

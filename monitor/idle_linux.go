@@ -4,18 +4,22 @@ package monitor
 // pages, and comes back when something happens:
 //
 //	nook-runtime monitor CONFIG            (Go: starts the container, copies its output, …)
-//	   │ running, no attach client, no output for idleDelay
-//	   │ signals blocked, fds made inheritable, execve on the thread that started the init
+//	   │ running, no attach client, no output and no forwarded connection or datagram for
+//	   │ idleDelay; signals blocked, fds made inheritable, execve on the thread that started
+//	   │ the init
 //	   ▼
 //	nook-idle FDS nook-runtime nook-monitor monitor-resume CONFIG HANDOFF
-//	   │ ppoll(FDS + signalfd): output, an attach connection, a signal, a child's end
+//	   │ ppoll(FDS + signalfd): output, an attach connection, a connection or a datagram on a
+//	   │ published port, a signal, a child's end
 //	   │ execve, with the signals it consumed as the last argument
 //	   ▼
 //	nook-runtime monitor-resume CONFIG HANDOFF SIGNALS   (Resume: Go again, same pid)
 //
 // The pid, the children (the init, slirp4netns: their parent-death signal is tied to the
-// exec'ing thread, which survives an execve) and the inheritable fds stay; the Go runtime and
-// its pages go. Blocked signals stay pending across both execs, so none is lost; the monitor's
+// exec'ing thread, which survives an execve) and the inheritable fds stay (among them the port
+// forwarder's host sockets and the container's network namespace: a pending connection waits
+// in its listen backlog, a datagram in its socket's queue, for the resumed forwarder); the Go
+// runtime and its pages go. Blocked signals stay pending across both execs, so none is lost; the monitor's
 // start time stays, so proc.Alive still recognises it (its /proc/PID/exe changes).
 
 import (
@@ -45,6 +49,10 @@ const IdleProgram = "nook-idle"
 // keeps both cheap while the monitor of a quiet container spends nearly all its life idle.
 // bench/lifecycle.sh reads the idle memory 2 s after the start, past this delay.
 const idleDelay = time.Second
+
+// idleMaxFds is how many fds nook-idle polls at most (MAXFDS in idle/idle.c): a monitor with
+// more (a range of a few hundred published ports) stays in Go.
+const idleMaxFds = 256
 
 // idleCheck is how often the Go monitor checks whether it has been idle for idleDelay.
 const idleCheck = idleDelay / 5
@@ -76,6 +84,7 @@ type handoff struct {
 	Listener  int // the attach socket
 	Cgroup    int
 	Slirp     slirp.Handoff
+	Fwd       slirp.ForwarderHandoff // the port forwarder: Netns -1 and no Socks without one
 	NoRestart bool
 	Backoff   time.Duration
 }
@@ -85,9 +94,17 @@ func (h handoff) String() string {
 	if h.NoRestart {
 		nr = 1
 	}
-	return fmt.Sprintf("pid=%d,out=%d,err=%d,con=%d,in=%d,inr=%d,lst=%d,cg=%d,slirp=%d,slirpexit=%d,slirpout=%d,norestart=%d,backoff=%d",
+	s := fmt.Sprintf("pid=%d,out=%d,err=%d,con=%d,in=%d,inr=%d,lst=%d,cg=%d,slirp=%d,slirpexit=%d,slirpout=%d,fwdns=%d,norestart=%d,backoff=%d",
 		h.Pid, h.Out, h.Err, h.Console, h.Stdin, h.StdinR, h.Listener, h.Cgroup,
-		h.Slirp.Pid, h.Slirp.ExitFd, h.Slirp.OutFd, nr, h.Backoff.Milliseconds())
+		h.Slirp.Pid, h.Slirp.ExitFd, h.Slirp.OutFd, h.Fwd.Netns, nr, h.Backoff.Milliseconds())
+	if len(h.Fwd.Socks) > 0 {
+		fds := make([]string, len(h.Fwd.Socks))
+		for i, fd := range h.Fwd.Socks {
+			fds[i] = strconv.Itoa(fd)
+		}
+		s += ",fwd=" + strings.Join(fds, ":")
+	}
+	return s
 }
 
 func parseHandoff(s string) (handoff, error) {
@@ -96,12 +113,24 @@ func parseHandoff(s string) (handoff, error) {
 	var nr, backoff int
 	for k, p := range map[string]*int{"pid": &h.Pid, "out": &h.Out, "err": &h.Err, "con": &h.Console,
 		"in": &h.Stdin, "inr": &h.StdinR, "lst": &h.Listener, "cg": &h.Cgroup, "slirp": &h.Slirp.Pid,
-		"slirpexit": &h.Slirp.ExitFd, "slirpout": &h.Slirp.OutFd, "norestart": &nr, "backoff": &backoff} {
+		"slirpexit": &h.Slirp.ExitFd, "slirpout": &h.Slirp.OutFd, "fwdns": &h.Fwd.Netns, "norestart": &nr, "backoff": &backoff} {
 		*p = -1
 		fields[k] = p
 	}
 	for _, kv := range strings.Split(s, ",") {
 		k, v, _ := strings.Cut(kv, "=")
+		if k == "fwd" {
+			// The forwarder's host sockets, in the order of its ports: "5:6:7".
+			h.Fwd.Socks = nil
+			for _, e := range strings.Split(v, ":") {
+				fd, err := strconv.Atoi(e)
+				if err != nil || fd < 0 || len(h.Fwd.Socks) >= idleMaxFds {
+					return h, fmt.Errorf("monitor handoff: bad field %q", kv)
+				}
+				h.Fwd.Socks = append(h.Fwd.Socks, fd)
+			}
+			continue
+		}
 		p, ok := fields[k]
 		n, err := strconv.Atoi(v)
 		if !ok || err != nil {
@@ -111,6 +140,9 @@ func parseHandoff(s string) (handoff, error) {
 	}
 	if h.Pid <= 0 || h.Listener < 0 {
 		return h, fmt.Errorf("monitor handoff %q: no init or attach socket", s)
+	}
+	if (len(h.Fwd.Socks) > 0) != (h.Fwd.Netns >= 0) {
+		return h, fmt.Errorf("monitor handoff %q: a port forwarder needs its network namespace and host sockets", s)
 	}
 	if backoff > int(time.Hour/time.Millisecond) {
 		return h, fmt.Errorf("monitor handoff %q: backoff out of range", s)
@@ -166,8 +198,24 @@ func (m *mon) goIdle(r *run) {
 	if busy {
 		return
 	}
+	h.Fwd.Netns = -1
 	if r.net != nil {
 		h.Slirp, _ = r.net.Handoff() // runOnce checked that it can be handed off
+		// A forwarded connection open, or one or a datagram within idleDelay: stay. Else the
+		// forwarder takes nothing more from its host sockets: what comes waits for the
+		// resumed monitor.
+		var ok bool
+		if h.Fwd, ok = r.net.PauseForwarder(idleDelay); !ok {
+			return
+		}
+		defer func() { r.net.UnpauseForwarder() }() // still here: the exec did not happen
+		// nook-idle polls two outputs, the attach socket, slirp4netns' output and the host
+		// sockets: a few hundred published ports are more than it takes.
+		if 4+len(h.Fwd.Socks) > idleMaxFds {
+			m.idle = ""
+			trimMemory()
+			return
+		}
 	}
 	// A child that ended and is not reaped would wake nook-idle at once: stay, and let its
 	// waiter reap it.
@@ -208,8 +256,11 @@ func (m *mon) goIdle(r *run) {
 	if h.Slirp.Pid > 0 {
 		poll = append(poll, strconv.Itoa(h.Slirp.OutFd))
 	}
+	for _, fd := range h.Fwd.Socks {
+		poll = append(poll, strconv.Itoa(fd))
+	}
 	keep := map[int]bool{0: true, 1: true, 2: true}
-	for _, fd := range []int{h.Out, h.Err, h.Console, h.Stdin, h.StdinR, h.Listener, h.Cgroup, h.Slirp.ExitFd, h.Slirp.OutFd} {
+	for _, fd := range append([]int{h.Out, h.Err, h.Console, h.Stdin, h.StdinR, h.Listener, h.Cgroup, h.Slirp.ExitFd, h.Slirp.OutFd, h.Fwd.Netns}, h.Fwd.Socks...) {
 		if fd >= 0 {
 			keep[fd] = true
 		}
@@ -318,12 +369,14 @@ func Resume(cfgPath, hs, sigs string) int {
 			m.copyOut(r, i, []string{"stdout", "stderr"}[i], []byte{FrameStdout, FrameStderr}[i])
 		}
 	}
-	if h.Slirp.Pid > 0 {
-		if r.net, err = slirp.ResumeNetwork(h.Slirp, m.cfg.RunDir); err != nil {
+	if m.cfg.Network != nil || h.Slirp.Pid > 0 || len(h.Fwd.Socks) > 0 {
+		var c slirp.Config
+		if m.cfg.Network != nil {
+			c = *m.cfg.Network
+		}
+		if r.net, err = slirp.ResumeNetwork(h.Slirp, h.Fwd, c, m.cfg.RunDir); err != nil {
 			fmt.Fprintf(os.Stderr, "nook-runtime monitor-resume: %v\n", err)
 		}
-	} else if m.cfg.Network != nil {
-		r.net, _ = slirp.ResumeNetwork(h.Slirp, m.cfg.RunDir)
 	}
 	unix.CloseOnExec(h.Listener)
 	m.serveOn(h.Listener)

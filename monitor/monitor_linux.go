@@ -345,7 +345,7 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 	r.pid = in.Pid
 	if r.net != nil {
 		if _, ok := r.net.Handoff(); !ok {
-			m.idle = "" // a port forwarder or a user network lives in this process's threads
+			m.idle = "" // pasta's output copier or a user network lives in this process's threads
 		}
 	}
 	if m.idle == "" {

@@ -62,8 +62,14 @@ type Forwarder struct {
 	closed chan struct{}
 	once   sync.Once
 	mu     sync.Mutex
-	socks  []io.Closer // listeners, packet conns and live connections
+	socks  []io.Closer  // listeners, packet conns and live connections
+	pub    []*published // the host sockets, in the order of Listen's ports
 	wg     sync.WaitGroup
+	// gate is held around each accept and each datagram read on a host socket, and by Pause:
+	// while it holds the gate nothing is taken from a host socket that an exec would lose.
+	gate sync.Mutex
+	open int       // forwarded TCP connections (under gate)
+	last time.Time // last connection accepted or ended, last datagram either way (under gate)
 }
 
 type dialReq struct {
@@ -79,13 +85,16 @@ type dialRes struct {
 // Listen binds every port on the host now, so that a port taken fails here, before the
 // container runs. Nothing is forwarded until Serve.
 func Listen(ports []Port) (*Forwarder, error) {
-	f := &Forwarder{dials: make(chan dialReq), closed: make(chan struct{})}
+	f := newForwarder()
 	for _, p := range ports {
 		var s io.Closer
 		var err error
 		switch p.Proto {
 		case "tcp":
-			s, err = net.Listen(p.Network(), p.ListenAddr())
+			var l net.Listener
+			if l, err = net.Listen(p.Network(), p.ListenAddr()); err == nil {
+				s, err = listenerFile(l)
+			}
 		case "udp":
 			s, err = net.ListenPacket(p.Network(), p.ListenAddr())
 		default:
@@ -98,9 +107,48 @@ func Listen(ports []Port) (*Forwarder, error) {
 			}
 			return nil, fmt.Errorf("publish %s: %w", p, err)
 		}
-		f.socks = append(f.socks, &published{Closer: s, port: p})
+		f.add(s, p)
 	}
 	return f, nil
+}
+
+// listenerFile turns l into a non-blocking *os.File in Go's poller and closes l: a
+// net.Listener's raw connection cannot wait for a pending connection (syscall.RawConn.Read),
+// and serveTCP must accept under the gate, not in Accept.
+func listenerFile(l net.Listener) (*os.File, error) {
+	defer l.Close()
+	rc, err := l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	if cerr := rc.Control(func(fd uintptr) { nfd, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return socketFile(nfd, "published")
+}
+
+// socketFile makes the socket fd non-blocking and returns it as an *os.File, which puts it in
+// Go's poller.
+func socketFile(fd int, name string) (*os.File, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func newForwarder() *Forwarder {
+	return &Forwarder{dials: make(chan dialReq), closed: make(chan struct{}), last: time.Now()}
+}
+
+func (f *Forwarder) add(s io.Closer, p Port) {
+	pb := &published{Closer: s, port: p}
+	f.socks = append(f.socks, pb)
+	f.pub = append(f.pub, pb)
 }
 
 type published struct {
@@ -120,26 +168,149 @@ func (f *Forwarder) Serve(pid int) error {
 	if err != nil {
 		return fmt.Errorf("open the container's network namespace: %w", err)
 	}
+	return f.serve(ns)
+}
+
+// serve starts forwarding into the network namespace ns (a /proc/PID/ns/net file, which f
+// keeps and closes).
+func (f *Forwarder) serve(ns *os.File) error {
 	f.netns = ns
 	ready := make(chan error, 1)
 	go f.dialer(ready)
 	if err := <-ready; err != nil {
 		return err
 	}
-	f.mu.Lock()
-	socks := append([]io.Closer{}, f.socks...)
-	f.mu.Unlock()
-	for _, s := range socks {
-		p := s.(*published)
+	for _, p := range f.pub {
 		f.wg.Add(1)
 		switch l := p.Closer.(type) {
-		case net.Listener:
+		case *os.File:
 			go f.serveTCP(l, p.port)
-		case net.PacketConn:
+		case *net.UDPConn:
 			go f.serveUDP(l, p.port)
 		}
 	}
 	return nil
+}
+
+// Handoff is what a process that replaces itself by execve keeps of a Forwarder that is not
+// forwarding anything (Pause): the container's network namespace and the host sockets, in the
+// order of Listen's ports. The process made them inheritable; Resume takes them over.
+type Handoff struct {
+	Netns int
+	Socks []int
+}
+
+// Pause reports whether f has been quiet for quiet: no forwarded TCP connection open, no
+// connection accepted or ended and no datagram either way for quiet. If so it returns the fds
+// to hand over and stops taking anything from the host sockets: a connection waits in its
+// socket's backlog, a datagram in its queue, for the process that Resumes them. A UDP flow
+// (one peer's socket in the container) does not cross the exec: a reply the container sends
+// after the flow has been quiet for quiet and the process has exec'd is lost, and the peer's
+// next datagram opens a new flow. Unpause undoes a Pause whose exec failed.
+func (f *Forwarder) Pause(quiet time.Duration) (Handoff, bool) {
+	f.gate.Lock()
+	if f.open > 0 || time.Since(f.last) < quiet || f.netns == nil {
+		f.gate.Unlock()
+		return Handoff{}, false
+	}
+	h := Handoff{Netns: int(f.netns.Fd())}
+	for _, p := range f.pub {
+		sc, ok := p.Closer.(syscall.Conn)
+		if !ok {
+			f.gate.Unlock()
+			return Handoff{}, false
+		}
+		rc, err := sc.SyscallConn()
+		if err == nil {
+			// Control, not Fd: the socket stays non-blocking, as the next process wants it.
+			err = rc.Control(func(fd uintptr) { h.Socks = append(h.Socks, int(fd)) })
+		}
+		if err != nil {
+			f.gate.Unlock()
+			return Handoff{}, false
+		}
+	}
+	return h, true
+}
+
+// Unpause lets a paused f forward again.
+func (f *Forwarder) Unpause() { f.gate.Unlock() }
+
+// Resume takes over the host sockets and the network namespace of h, which this process
+// inherited from the one that Paused, and forwards them as ports (Listen's, in its order)
+// say: what waits in the sockets is served first.
+func Resume(h Handoff, ports []Port) (*Forwarder, error) {
+	f := newForwarder()
+	closeFds := func(from int) {
+		for _, fd := range h.Socks[from:] {
+			unix.Close(fd)
+		}
+		if h.Netns >= 0 {
+			unix.Close(h.Netns)
+		}
+	}
+	if len(h.Socks) != len(ports) {
+		closeFds(0)
+		return nil, fmt.Errorf("resume the port forwarder: %d host sockets for %d published ports", len(h.Socks), len(ports))
+	}
+	for i, fd := range h.Socks {
+		p := ports[i]
+		var s io.Closer
+		var err error
+		switch p.Proto {
+		case "tcp":
+			var port, acc, typ int
+			if port, err = boundPort(fd); err == nil {
+				acc, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+			}
+			if err == nil {
+				typ, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+			}
+			switch {
+			case err != nil:
+			case typ != unix.SOCK_STREAM || acc != 1 || port != p.HostPort:
+				err = fmt.Errorf("not a TCP socket listening on port %d", p.HostPort)
+			default:
+				unix.CloseOnExec(fd)
+				var l *os.File
+				if l, err = socketFile(fd, "published"); err == nil {
+					s = l
+				}
+				fd = -1 // the file has it, or socketFile closed it
+			}
+		case "udp":
+			file := os.NewFile(uintptr(fd), "published")
+			var c net.PacketConn
+			if c, err = net.FilePacketConn(file); err == nil {
+				s = c
+				if a, ok := c.LocalAddr().(*net.UDPAddr); !ok || a.Port != p.HostPort {
+					err = fmt.Errorf("not a UDP socket bound to port %d", p.HostPort)
+				}
+			}
+			file.Close() // net.FilePacketConn made a copy
+			fd = -1
+		default:
+			err = fmt.Errorf("protocol %q is not tcp or udp", p.Proto)
+		}
+		if err != nil {
+			if s != nil {
+				s.Close()
+			}
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			closeFds(i + 1)
+			f.Close()
+			return nil, fmt.Errorf("resume the port forwarder: host socket %d for %s: %w", h.Socks[i], p, err)
+		}
+		f.add(s, p)
+	}
+	unix.CloseOnExec(h.Netns)
+	if err := f.serve(os.NewFile(uintptr(h.Netns), "netns")); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("resume the port forwarder: %w", err)
+	}
+	return f, nil
 }
 
 // dialer runs on a thread of its own in the container's network namespace.
@@ -202,17 +373,37 @@ func (f *Forwarder) untrack(c io.Closer) {
 
 func target(p Port) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.ContainerPort)) }
 
-func (f *Forwarder) serveTCP(l net.Listener, p Port) {
+func (f *Forwarder) serveTCP(l *os.File, p Port) {
 	defer f.wg.Done()
+	rc, err := l.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
-		c, err := l.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+		nfd := -1
+		var aerr error
+		err := rc.Read(func(fd uintptr) bool {
+			f.gate.Lock()
+			defer f.gate.Unlock()
+			n, _, err := unix.Accept4(int(fd), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+			if err == unix.EAGAIN {
+				return false
 			}
-			if errors.Is(err, net.ErrClosed) {
-				return
+			if err != nil {
+				aerr = err
+				return true
+			}
+			nfd = n
+			f.open++
+			f.last = time.Now()
+			return true
+		})
+		if err != nil {
+			return // closed
+		}
+		if nfd < 0 {
+			if aerr == unix.EINTR || aerr == unix.ECONNABORTED {
+				continue
 			}
 			select {
 			case <-f.closed:
@@ -221,13 +412,33 @@ func (f *Forwarder) serveTCP(l net.Listener, p Port) {
 			}
 			continue
 		}
-		go f.forwardTCP(c.(*net.TCPConn), p)
+		file := os.NewFile(uintptr(nfd), "forwarded")
+		c, err := net.FileConn(file)
+		file.Close()
+		tc, ok := c.(*net.TCPConn)
+		if err != nil || !ok {
+			if c != nil {
+				c.Close()
+			}
+			f.ended()
+			continue
+		}
+		go f.forwardTCP(tc, p)
 	}
+}
+
+// ended counts a forwarded connection's end.
+func (f *Forwarder) ended() {
+	f.gate.Lock()
+	f.open--
+	f.last = time.Now()
+	f.gate.Unlock()
 }
 
 // forwardTCP splices one connection both ways. Copies between two TCP sockets go through
 // splice(2) (TCPConn.ReadFrom), so the payload never enters this process.
 func (f *Forwarder) forwardTCP(h *net.TCPConn, p Port) {
+	defer f.ended()
 	c, err := f.dial("tcp4", target(p))
 	if err != nil {
 		// Nothing listens in the container (yet): the client sees the connection closed, as
@@ -264,7 +475,7 @@ func (f *Forwarder) forwardTCP(h *net.TCPConn, p Port) {
 // serveUDP relays datagrams: each host-side peer gets a socket of its own in the container,
 // connected to the port, so that replies find their way back; it ends after UDPIdle without
 // traffic.
-func (f *Forwarder) serveUDP(pc net.PacketConn, p Port) {
+func (f *Forwarder) serveUDP(pc *net.UDPConn, p Port) {
 	defer f.wg.Done()
 	type flow struct {
 		c    net.Conn
@@ -273,17 +484,36 @@ func (f *Forwarder) serveUDP(pc net.PacketConn, p Port) {
 	var mu sync.Mutex
 	flows := map[string]*flow{}
 	buf := make([]byte, 65536)
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				mu.Lock()
-				for _, fl := range flows {
-					fl.c.Close()
-				}
-				mu.Unlock()
-				return
+		var n int
+		var sa unix.Sockaddr
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			f.gate.Lock()
+			defer f.gate.Unlock()
+			n, sa, rerr = unix.Recvfrom(int(fd), buf, 0)
+			if rerr == unix.EAGAIN {
+				return false
 			}
+			if rerr == nil {
+				f.last = time.Now()
+			}
+			return true
+		})
+		if err != nil {
+			mu.Lock()
+			for _, fl := range flows {
+				fl.c.Close()
+			}
+			mu.Unlock()
+			return
+		}
+		from := udpAddr(sa)
+		if rerr != nil || from == nil {
 			continue
 		}
 		key := from.String()
@@ -321,6 +551,9 @@ func (f *Forwarder) serveUDP(pc net.PacketConn, p Port) {
 					mu.Lock()
 					fl.last = time.Now()
 					mu.Unlock()
+					f.gate.Lock()
+					f.last = time.Now() // no Pause until the reply is out
+					f.gate.Unlock()
 					if _, err := pc.WriteTo(rb[:m], from); err != nil && errors.Is(err, net.ErrClosed) {
 						break
 					}
@@ -338,6 +571,36 @@ func (f *Forwarder) serveUDP(pc net.PacketConn, p Port) {
 		mu.Unlock()
 		_, _ = fl.c.Write(buf[:n])
 	}
+}
+
+// boundPort is the local port of the socket fd.
+func boundPort(fd int) (int, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, err
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port, nil
+	case *unix.SockaddrInet6:
+		return a.Port, nil
+	}
+	return 0, errors.New("not an IP socket")
+}
+
+// udpAddr is sa as a *net.UDPAddr (nil for anything but an IPv4 or IPv6 address).
+func udpAddr(sa unix.Sockaddr) *net.UDPAddr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.UDPAddr{IP: net.IP(append([]byte{}, a.Addr[:]...)), Port: a.Port}
+	case *unix.SockaddrInet6:
+		u := &net.UDPAddr{IP: net.IP(append([]byte{}, a.Addr[:]...)), Port: a.Port}
+		if a.ZoneId != 0 {
+			u.Zone = strconv.Itoa(int(a.ZoneId))
+		}
+		return u
+	}
+	return nil
 }
 
 // Close stops forwarding: the host ports are released and every forwarded connection ends.

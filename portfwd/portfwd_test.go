@@ -251,3 +251,114 @@ func TestForwardConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Pause refuses while a connection is open; once the forwarder is quiet it hands over its
+// sockets, and a new Forwarder (Resume) serves what waited in them meanwhile: a connection in
+// the listen backlog, a datagram in the socket's queue. Copies of the fds stand in for what
+// an exec keeps.
+func TestPauseResume(t *testing.T) {
+	pid := container(t, 82)
+	tport, uport := freePort(t, "tcp4"), freePort(t, "udp4")
+	ports := []Port{
+		{HostIP: "127.0.0.1", HostPort: tport, ContainerPort: 82, Proto: "tcp"},
+		{HostIP: "127.0.0.1", HostPort: uport, ContainerPort: 82, Proto: "udp"},
+	}
+	f, err := Listen(ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Serve(pid); err != nil {
+		t.Fatal(err)
+	}
+	const quiet = 100 * time.Millisecond
+	c, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(tport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	line := make([]byte, 64)
+	if _, err := c.Read(line); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * quiet)
+	if _, ok := f.Pause(quiet); ok {
+		f.Unpause()
+		t.Fatal("Pause with a forwarded connection open")
+	}
+	c.Close()
+	var h Handoff
+	ok := false
+	for deadline := time.Now().Add(5 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		h, ok = f.Pause(quiet)
+	}
+	if !ok {
+		t.Fatal("no Pause within 5 s of the last connection's end")
+	}
+	if len(h.Socks) != 2 || h.Netns < 0 {
+		f.Unpause()
+		t.Fatalf("handoff %+v: want the netns and 2 sockets", h)
+	}
+	dup := func(fd int) int {
+		n, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	kept := Handoff{Netns: dup(h.Netns), Socks: []int{dup(h.Socks[0]), dup(h.Socks[1])}}
+	f.Unpause()
+	f.Close()
+
+	// Nobody forwards now: the connection waits in the backlog, the datagram in the queue.
+	c, err = net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(tport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintln(c, "waited")
+	_ = c.(*net.TCPConn).CloseWrite()
+	u, err := net.Dial("udp4", "127.0.0.1:"+strconv.Itoa(uport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	_ = u.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := u.Write([]byte("queued")); err != nil {
+		t.Fatal(err)
+	}
+
+	g, err := Resume(kept, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	b, err := io.ReadAll(c)
+	if err != nil || !strings.HasPrefix(string(b), "from 127.0.0.1:") || !strings.HasSuffix(string(b), "\nwaited\n") {
+		t.Errorf("the connection made while nobody forwarded: %q, %v", b, err)
+	}
+	buf := make([]byte, 256)
+	n, err := u.Read(buf)
+	if err != nil || !strings.HasSuffix(string(buf[:n]), " queued") {
+		t.Errorf("the datagram sent while nobody forwarded: %q, %v", buf[:n], err)
+	}
+
+	// Sockets that do not match the ports are refused (and closed).
+	l, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rc, _ := l.(*net.UDPConn).SyscallConn()
+	var ufd int
+	_ = rc.Control(func(fd uintptr) { ufd = dup(int(fd)) })
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	if _, err := Resume(Handoff{Netns: dup(int(ns.Fd())), Socks: []int{ufd}}, ports[:1]); err == nil {
+		t.Error("Resume of a UDP socket as a published TCP port: no error")
+	}
+}

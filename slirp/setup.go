@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/nook-containers/nook/bypass"
 	"github.com/nook-containers/nook/netuser"
@@ -91,6 +92,17 @@ func (c Config) BypassedPorts() (bypassed []bypass.Published, rest []Port) {
 	return bypassed, rest
 }
 
+// ForwardedPorts are the ports of c that nook's forwarder (package portfwd) publishes, in the
+// order it listens on them: all but pasta's, slirp4netns' own forwarder's and those the
+// bypass4netns handler binds.
+func (c Config) ForwardedPorts() []Port {
+	if c.Backend == BackendPasta || c.PortHandler == PortHandlerSlirp4netns {
+		return nil
+	}
+	_, ports := c.BypassedPorts()
+	return ports
+}
+
 // Setup gives the network namespace of pid (a container's init, not yet running its payload)
 // the network c describes. dir is the container's run directory, for slirp4netns' API socket.
 // The host ports are bound first, so that a taken port fails before anything starts.
@@ -116,9 +128,8 @@ func Setup(ctx context.Context, c Config, pid int, dir string) (*Network, error)
 		}
 		n.reserved = r
 	}
-	builtin := c.PortHandler != PortHandlerSlirp4netns
-	if builtin && len(ports) > 0 {
-		f, err := portfwd.Listen(ports)
+	if fwd := c.ForwardedPorts(); len(fwd) > 0 {
+		f, err := portfwd.Listen(fwd)
 		if err != nil {
 			return fail(err)
 		}
@@ -188,12 +199,12 @@ func (n *Network) Listener(f *os.File) error {
 }
 
 // Handoff returns what a process that execs itself keeps of n (see monitor's nook-idle): ok
-// is false when n is more than a slirp4netns without a port forwarder (a forwarder, pasta's
-// output copier or a user network's member live in the process's threads; the bypass4netns
-// handler's socket is not handed over either). A network without a helper (BackendNone, no
-// ports) is Handoff{} and ok.
+// is false when n is more than a slirp4netns and a port forwarder (pasta's output copier or a
+// user network's member live in the process's threads; the bypass4netns handler's socket is
+// not handed over either). A network without a helper (BackendNone, no ports) is Handoff{}
+// and ok. The forwarder is handed over separately, when it is quiet: PauseForwarder.
 func (n *Network) Handoff() (h Handoff, ok bool) {
-	if n.fwd != nil || n.pasta != nil || n.user != nil || n.bp != nil {
+	if n.pasta != nil || n.user != nil || n.bp != nil {
 		return h, false
 	}
 	if n.slirp != nil {
@@ -202,9 +213,31 @@ func (n *Network) Handoff() (h Handoff, ok bool) {
 	return h, true
 }
 
-// ResumeNetwork takes over the network of a Handoff after an exec; dir is the container's run
+// ForwarderHandoff is what a process that execs itself keeps of a paused port forwarder.
+type ForwarderHandoff = portfwd.Handoff
+
+// PauseForwarder pauses n's port forwarder if it has been quiet for quiet and returns its
+// fds (portfwd.Forwarder.Pause); without a forwarder it returns no fds and true. A paused
+// forwarder takes nothing from its host sockets until UnpauseForwarder (an exec that failed)
+// or the exec.
+func (n *Network) PauseForwarder(quiet time.Duration) (ForwarderHandoff, bool) {
+	if n.fwd == nil {
+		return ForwarderHandoff{Netns: -1}, true
+	}
+	return n.fwd.Pause(quiet)
+}
+
+// UnpauseForwarder undoes PauseForwarder.
+func (n *Network) UnpauseForwarder() {
+	if n.fwd != nil {
+		n.fwd.Unpause()
+	}
+}
+
+// ResumeNetwork takes over the network of a Handoff after an exec, and the port forwarder of
+// fh (its host sockets, for c.ForwardedPorts) when it has one; dir is the container's run
 // directory.
-func ResumeNetwork(h Handoff, dir string) (*Network, error) {
+func ResumeNetwork(h Handoff, fh ForwarderHandoff, c Config, dir string) (*Network, error) {
 	n := &Network{}
 	if h.Pid > 0 {
 		s, err := ResumeSlirp4netns(h, dir)
@@ -212,6 +245,13 @@ func ResumeNetwork(h Handoff, dir string) (*Network, error) {
 			return nil, err
 		}
 		n.slirp = s
+	}
+	if len(fh.Socks) > 0 {
+		f, err := portfwd.Resume(fh, c.ForwardedPorts())
+		if err != nil {
+			return n, err
+		}
+		n.fwd = f
 	}
 	return n, nil
 }

@@ -4,8 +4,8 @@
  * The Go monitor (nook-runtime monitor) execs this program once its container runs, no
  * client is attached and no output came for a while; it keeps the monitor's pid, its
  * children (the container's init, slirp4netns) and the fds it is told about. It only waits:
- * on the first sign of activity (output, an attach connection, a signal, a child's exit) it
- * execs the Go monitor again, which resumes.
+ * on the first sign of activity (output, an attach connection, a connection or a datagram on
+ * a published port, a signal, a child's exit) it execs the Go monitor again, which resumes.
  *
  *     nook-idle FD,FD,... PATH ARG0 ARG...
  *
@@ -25,7 +25,7 @@
 enum { SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15, SIGCHLD = 17 };
 enum { SIG_BLOCK = 0, SFD_NONBLOCK = 04000, SFD_CLOEXEC = 02000000 };
 enum { POLLIN = 1, P_ALL = 0, WNOHANG = 1, WEXITED = 4, WNOWAIT = 0x01000000, EINTR = 4, ECHILD = 10 };
-enum { MAXFDS = 16, MAXARGS = 64 };
+enum { MAXFDS = 256, MAXARGS = 64 }; /* MAXFDS: idleMaxFds in monitor/idle_linux.go */
 
 struct pollfd { int fd; short events, revents; };
 /* struct signalfd_siginfo is 128 bytes; ssi_signo is its first field. */
@@ -79,7 +79,7 @@ __attribute__((used)) void start_c(long *sp)
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;
 	char *back[MAXARGS + 2];
-	struct pollfd fds[MAXFDS + 1];
+	static struct pollfd fds[MAXFDS + 1]; /* in .bss: only the pages used are touched */
 	ulong set = 0;
 	int nfds = -1, sfd = -1, i;
 

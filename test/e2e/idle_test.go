@@ -6,10 +6,13 @@ package e2e
 // one way and checks the outcome.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,4 +268,108 @@ func TestIdleMonitorStdinPipe(t *testing.T) {
 	waitLog(t, s, name, "eof", 10*time.Second)
 	waitStatus(t, s, name, `^Exited \(0\)`, 10*time.Second)
 	s.mustNook(t, "rm", name)
+}
+
+// echoOnce sends msg on a new connection to addr, half-closes it and returns what comes back
+// until the end, and how long that took.
+func echoOnce(t *testing.T, addr, msg string) (string, time.Duration) {
+	t.Helper()
+	t0 := time.Now()
+	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Errorf("read from %s: %v", addr, err)
+	}
+	return string(b), time.Since(t0)
+}
+
+// Published ports (nook's forwarder, in the monitor) do not keep the monitor in Go: a
+// connection or a datagram to an idle monitor's port waits in the host socket, wakes it, and
+// the resumed forwarder serves it; then the monitor idles again. An open connection keeps it
+// in Go.
+func TestIdleMonitorPublishedPorts(t *testing.T) {
+	s := useMain(t)
+	requireSlirp(t)
+	nh := netHelper(t)
+	name := "idp" + strconv.Itoa(os.Getpid())
+	tport, uport := freePort(t), freeUDPPort(t)
+	taddr := "127.0.0.1:" + strconv.Itoa(tport)
+	runDetached(t, s, "--name", name, "-v", nh+":/nh:ro",
+		"-p", taddr+":80", "-p", "127.0.0.1:"+strconv.Itoa(uport)+":5353/udp",
+		"demo", "sh", "-c", "/nh/nh tcpecho 80 & /nh/nh udpecho 5353 & echo ready; wait")
+	waitLog(t, s, name, "ready", 10*time.Second)
+	mon := waitIdle(t, s, name)
+
+	// Two connections, each to an idle monitor: the bytes come back.
+	for i, msg := range []string{"first connection\n", "second connection\n"} {
+		if i > 0 {
+			waitIdle(t, s, name)
+		}
+		got, took := echoOnce(t, taddr, msg)
+		assertEqual(t, "echo through the port of an idle monitor", got, msg)
+		assertEqual(t, "monitor pid across the idle cycle", monitorOf(t, s, name), mon)
+		t.Logf("connection %d to the idle monitor's port: %v", i+1, took)
+	}
+	_, warm := echoOnce(t, taddr, "warm\n")
+	t.Logf("a connection to the awake monitor's port: %v", warm)
+
+	// A datagram sent while the monitor idles, once: its reply comes back.
+	waitIdle(t, s, name)
+	u, err := net.Dial("udp4", "127.0.0.1:"+strconv.Itoa(uport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	_ = u.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := u.Write([]byte("ping-idle")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	n, err := u.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "echo ") || !strings.HasSuffix(string(buf[:n]), " ping-idle") {
+		t.Errorf("the reply to a datagram sent to the idle monitor's port: %q, %v", buf[:n], err)
+	}
+	waitIdle(t, s, name)
+
+	// A connection that stays open keeps the monitor in Go, and keeps working.
+	c, err := net.DialTimeout("tcp4", taddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	for i, line := range []string{"before\n", "after\n"} {
+		if i > 0 {
+			time.Sleep(3 * time.Second) // three times the idle delay
+			if exe := monitorExe(mon); exe == "nook-idle" {
+				t.Errorf("the monitor went idle with a forwarded connection open")
+			}
+		}
+		if _, err := io.WriteString(c, line); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read from the open connection: %v", err)
+		}
+		assertEqual(t, "echo on the open connection", got, line)
+	}
+	c.Close()
+	waitIdle(t, s, name)
+	got, _ := echoOnce(t, taddr, "last\n")
+	assertEqual(t, "echo after the long connection", got, "last\n")
+
+	s.mustNook(t, "rm", "-f", name)
+	assertPortFreed(t, "tcp4", tport, "nook rm -f")
+	assertPortFreed(t, "udp4", uport, "nook rm -f")
 }

@@ -21,6 +21,7 @@ const netHelperSrc = `package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 )
@@ -55,6 +56,19 @@ func main() {
 			}
 			fmt.Fprintf(c, "peer %s\n", c.RemoteAddr())
 			c.Close()
+		}
+	case "tcpecho": // echo every connection's bytes back until its end
+		l, err := net.Listen("tcp4", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				os.Exit(1)
+			}
+			go func() { io.Copy(c, c); c.Close() }()
 		}
 	}
 }
