@@ -44,32 +44,12 @@ func main() {
 			pc.WriteTo([]byte("echo "+from.String()+" "+string(buf[:n])), from)
 		}
 	case "tcppeer": // write "peer ADDRESS" to every connection and close it
-		l, err := net.Listen("tcp4", addr)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				os.Exit(1)
-			}
+		serveTCP(addr, func(c net.Conn) {
 			fmt.Fprintf(c, "peer %s\n", c.RemoteAddr())
 			c.Close()
-		}
+		})
 	case "tcpecho": // echo every connection's bytes back until its end
-		l, err := net.Listen("tcp4", addr)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				os.Exit(1)
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
+		serveTCP(addr, func(c net.Conn) { go func() { io.Copy(c, c); c.Close() }() })
 	}
 }
 `
@@ -520,4 +500,21 @@ func parentPid(t *testing.T, pid int) int {
 	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
 	ppid, _ := strconv.Atoi(f[1])
 	return ppid
+}
+
+// serveTCP listens on addr and hands every connection to handle; it exits the helper program
+// when it cannot listen or accept.
+func serveTCP(addr string, handle func(net.Conn)) {
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			os.Exit(1)
+		}
+		handle(c)
+	}
 }
