@@ -52,6 +52,23 @@ func main() {
 		serveTCP(addr, func(c net.Conn) { go func() { io.Copy(c, c); c.Close() }() })
 	}
 }
+
+// serveTCP listens on addr and hands every connection to handle; it exits the helper program
+// when it cannot listen or accept.
+func serveTCP(addr string, handle func(net.Conn)) {
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			os.Exit(1)
+		}
+		handle(c)
+	}
+}
 `
 
 var netHelperBuild = staticHelper{name: "nh", src: netHelperSrc}
@@ -500,21 +517,4 @@ func parentPid(t *testing.T, pid int) int {
 	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
 	ppid, _ := strconv.Atoi(f[1])
 	return ppid
-}
-
-// serveTCP listens on addr and hands every connection to handle; it exits the helper program
-// when it cannot listen or accept.
-func serveTCP(addr string, handle func(net.Conn)) {
-	l, err := net.Listen("tcp4", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			os.Exit(1)
-		}
-		handle(c)
-	}
 }
