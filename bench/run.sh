@@ -101,6 +101,7 @@ chmod 0755 "$work"
 cleanup() {
 	# Layers unpacked in the user namespace belong to subordinate IDs: as a normal user only a
 	# process with the same mapping can remove them.
+	nook_stop_pauses "$work"
 	rm -rf "$work" 2>/dev/null ||
 		unshare --map-root-user --map-auto rm -rf "$work" 2>/dev/null ||
 		echo "bench: could not remove $work" >&2

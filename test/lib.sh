@@ -204,6 +204,19 @@ nook_as_user() {
 	runuser -u "$user" -- env -i "${env[@]}" "$@"
 }
 
+# nook_stop_pauses DIR...: stop the pause processes (docs/decisions.md) whose records are in the
+# run roots under DIR, before DIR is removed: they would otherwise outlive it by their linger.
+nook_stop_pauses() {
+	local f pid
+	while IFS= read -r f; do
+		pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$f")
+		[[ -n $pid ]] || continue
+		if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^nook-pause pause '; then
+			kill "$pid" 2>/dev/null || true
+		fi
+	done < <(find "$@" -name 'pause-*.json' 2>/dev/null)
+}
+
 # nook_busybox_tar OUT.tar: a busybox root filesystem from busybox-static, with
 # numeric ownership (all root except home/user, 1000:1000) and fixed times, so
 # that the same busybox gives the same bytes.
