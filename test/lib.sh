@@ -211,7 +211,7 @@ nook_stop_pauses() {
 	while IFS= read -r f; do
 		pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$f")
 		[[ -n $pid ]] || continue
-		if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^nook-pause pause '; then
+		if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q '^nook-pause pause '; then
 			kill "$pid" 2>/dev/null || true
 		fi
 	done < <(find "$@" -name 'pause-*.json' 2>/dev/null)
