@@ -14,7 +14,7 @@ enum { SYS_read = 0, SYS_write = 1, SYS_close = 3, SYS_rt_sigprocmask = 14, SYS_
        SYS_exit = 60, SYS_fcntl = 72, SYS_getcwd = 79, SYS_chdir = 80, SYS_setsid = 112,
        SYS_getdents64 = 217, SYS_waitid = 247, SYS_openat = 257, SYS_readlinkat = 267,
        SYS_ppoll = 271, SYS_signalfd4 = 289, SYS_setns = 308, SYS_execveat = 322,
-       SYS_pidfd_send_signal = 424 };
+       SYS_pidfd_send_signal = 424, SYS_close_range = 436 };
 
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -40,7 +40,7 @@ enum { SYS_read = 63, SYS_write = 64, SYS_close = 57, SYS_rt_sigprocmask = 135, 
        SYS_exit = 93, SYS_fcntl = 25, SYS_getcwd = 17, SYS_chdir = 49, SYS_setsid = 157,
        SYS_getdents64 = 61, SYS_waitid = 95, SYS_openat = 56, SYS_readlinkat = 78,
        SYS_ppoll = 73, SYS_signalfd4 = 74, SYS_setns = 268, SYS_execveat = 281,
-       SYS_pidfd_send_signal = 424 };
+       SYS_pidfd_send_signal = 424, SYS_close_range = 436 };
 
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {

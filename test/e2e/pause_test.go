@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -83,6 +84,18 @@ func waitNoPause(t *testing.T, pid int, within time.Duration) {
 func TestPauseShared(t *testing.T) {
 	s := newStore(t, "pause", storeOptions{}, false)
 	env := []string{"NOOK_PAUSE_LINGER=5s"}
+	// The command that starts the pause was given descriptors 3 and 4 without close-on-exec
+	// (as a shell's `exec 4>file` would): the pause must not keep them.
+	held, err := os.Create(filepath.Join(t.TempDir(), "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	first := s.command(context.Background(), env, "ps")
+	first.ExtraFiles = []*os.File{held, held}
+	if out, err := first.CombinedOutput(); err != nil {
+		t.Fatalf("nook ps: %v\n%s", err, out)
+	}
 	a := userNS(t, s, env)
 	b := userNS(t, s, env)
 	assertEqual(t, "user namespace of two consecutive containers", a, b)
@@ -97,6 +110,15 @@ func TestPauseShared(t *testing.T) {
 		assertEqual(t, "the containers' user namespace", a, nsLink(r.Pid, "user"))
 		assertEqual(t, "the record's user namespace", fmt.Sprintf("user:[%d]", r.UserNS), a)
 		assertEqual(t, "the pause's mount namespace is not the host's", nsLink(r.Pid, "mnt") != nsLink(os.Getpid(), "mnt"), true)
+		// It holds nothing open but /dev/null and its signalfd: not the CLI's pipes, not
+		// whatever the CLI inherited.
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", r.Pid))
+		for _, fd := range fds {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", r.Pid, fd.Name()))
+			if l != "/dev/null" && l != "anon_inode:[signalfd]" {
+				t.Errorf("the pause holds fd %s open: %s", fd.Name(), l)
+			}
+		}
 		_ = syscall.Kill(r.Pid, syscall.SIGTERM)
 		waitNoPause(t, r.Pid, 5*time.Second)
 	}
