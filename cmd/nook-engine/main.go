@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"go.podman.io/storage/pkg/reexec"
+	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/engine"
 	"github.com/nook-containers/nook/internal/timing"
@@ -17,6 +18,11 @@ import (
 
 func main() {
 	timing.Mark("main")
+	// Descriptors the caller of nook left open without close-on-exec (a shell's `exec 4>file`,
+	// a job server's pipe) stay with this process: the monitors and helpers it starts, which can
+	// outlive the caller by days, must not hold them. Ours are opened close-on-exec, or passed
+	// on explicitly.
+	_ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	// containers/storage re-executes this binary for some layer operations; those children
 	// must do their job and exit before any of nook's own code runs.
 	if reexec.Init() {

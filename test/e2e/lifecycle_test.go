@@ -402,6 +402,59 @@ func TestLifecycleStartAttach(t *testing.T) {
 	assertEqual(t, "start -ai with input", r.Stdout, "from-stdin\n")
 }
 
+// A detached container's monitor outlives the `nook run -d` that started it: it must not hold
+// what that command's caller left open (a file, a pipe someone waits to see closed).
+func TestLifecycleMonitorHoldsNoCallerFds(t *testing.T) {
+	s := useMain(t)
+	held, err := os.Create(filepath.Join(t.TempDir(), "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	name := "lfd" + strconv.Itoa(os.Getpid())
+	cmd := s.command(context.Background(), nil, "run", "-d", "--name", name, "--network", "none", "demo", "sh", "-c", termTrap)
+	// fds 3 to 10 of nook, not close-on-exec; nook's own helpers get fds 3 to 6 replaced.
+	cmd.ExtraFiles = []*os.File{held, held, held, held, held, held, pw, held}
+	out, err := cmd.CombinedOutput()
+	pw.Close()
+	if err != nil {
+		t.Fatalf("nook run -d: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { s.nook(t, "rm", "-f", name) })
+	waitLog(t, s, name, "ready", 10*time.Second)
+	_, _, pid, _ := inspectState(t, s, name)
+	mon := 0
+	for p, c := range userProcs() {
+		if strings.HasPrefix(c, "nook-monitor ") && isAncestor(p, pid) {
+			mon = p
+		}
+	}
+	if mon == 0 {
+		t.Fatalf("no nook-monitor process is the ancestor of the container's init (pid %d)", pid)
+	}
+	heldPath, _ := filepath.EvalSymlinks(held.Name())
+	pipeID, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", pr.Fd()))
+	for _, p := range []int{mon, pid} {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p))
+		for _, fd := range fds {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p, fd.Name()))
+			if l == heldPath || l == pipeID {
+				t.Errorf("process %d (monitor %d) holds the caller's %s as fd %s", p, mon, l, fd.Name())
+			}
+		}
+	}
+	// The pipe's write end is gone with nook: a reader sees its end at once.
+	_ = pr.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := pr.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read of the pipe given to nook run -d: %v, want EOF (someone still holds it)", err)
+	}
+}
+
 // The monitor killed with SIGKILL takes its container down; ps tells the truth and rm cleans up.
 func TestLifecycleMonitorKilled(t *testing.T) {
 	s := useMain(t)
