@@ -1,3 +1,5 @@
+//go:build !nook_lean
+
 package engine
 
 import (
@@ -164,6 +166,11 @@ func (e *Engine) lookupCandidates(name string) []reference.Named {
 		}
 	}
 	return out
+}
+
+// otherCandidates are lookupCandidates after Docker's name, which findImage tries first.
+func (e *Engine) otherCandidates(name string) ([]reference.Named, error) {
+	return e.lookupCandidates(name)[1:], nil
 }
 
 // registriesConfError says which configuration is at fault.
