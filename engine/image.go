@@ -68,6 +68,30 @@ func (e *Engine) findImage(name string) (*storage.Image, reference.Named, error)
 	return nil, nil, fmt.Errorf("%w: %s", ErrImageUnknown, name)
 }
 
+// shortName parses a name as typed and says whether it is short (no registry): "busybox",
+// "team/app:1" are; "quay.io/app", "localhost/app", "host:5000/app", "app@sha256:..." are not.
+// For a short name it returns the repository as typed and the tag or digest to add back.
+func shortName(name string) (short bool, repo string, tag string, dig string, err error) {
+	ref, err := reference.Parse(name)
+	if err != nil {
+		return false, "", "", "", fmt.Errorf("invalid image name %q: %v", name, err)
+	}
+	named, ok := ref.(reference.Named)
+	if !ok {
+		return false, "", "", "", fmt.Errorf("invalid image name %q: no repository", name)
+	}
+	if d := reference.Domain(named); strings.ContainsAny(d, ".:") || d == "localhost" {
+		return false, "", "", "", nil
+	}
+	if dg, ok := named.(reference.Digested); ok {
+		return false, "", "", dg.Digest().String(), nil
+	}
+	if t, ok := named.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	return true, named.Name(), tag, "", nil
+}
+
 func looksLikeID(s string) bool {
 	s = strings.TrimPrefix(s, "sha256:")
 	if len(s) < 3 || len(s) > 64 {

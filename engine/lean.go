@@ -32,9 +32,12 @@ func (e *Engine) PullForRun(ctx context.Context, name string, stderr io.Writer) 
 	return nil, needFull("pull " + name)
 }
 
-// otherCandidates: the image is not in the store under Docker's name; what else it may be
-// stored under is registries.conf's to say (shortnames.go).
+// otherCandidates: the image is not in the store under Docker's name; what else a short name
+// may be stored under is registries.conf's to say (shortnames.go). A full name has no other.
 func (e *Engine) otherCandidates(name string) ([]reference.Named, error) {
+	if short, _, _, _, err := shortName(name); err != nil || !short {
+		return nil, nil
+	}
 	return nil, needFull("look up " + name + " by registries.conf")
 }
 
