@@ -12,7 +12,7 @@ IDLE_CFLAGS = -Iinternal/freestanding -Os -static -nostdlib -ffreestanding -fno-
 all: build
 
 help:
-	@echo "build      bin/nook, bin/nook-engine, bin/nook-runtime, bin/nook-idle and bin/nook-pause (needs a C compiler)"
+	@echo "build      bin/nook, bin/nook-engine, bin/nook-engine-lean, bin/nook-runtime, bin/nook-idle and bin/nook-pause (needs a C compiler)"
 	@echo "test       unit tests, then the end-to-end suite as an unprivileged user"
 	@echo "test-unit  go test of the pure packages"
 	@echo "test-e2e   the end-to-end suite only (test/run-e2e.sh)"
@@ -24,18 +24,23 @@ help:
 # the engine starts about 2 ms sooner on every command without them.
 # Every Go binary is static (CGO_ENABLED=0); the engine starts 2-3 ms sooner so. What its
 # packages with a cgo form do without it: docs/dependencies.md (cmd/nook-engine/cgo_test.go).
+# bin/nook-engine-lean is the same engine without containers/image and buildkit (tag nook_lean):
+# the container commands, 7 ms sooner (docs/decisions.md, "The binaries").
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook ./cmd/nook
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags "-s -w" -o $(BIN)/nook-engine ./cmd/nook-engine
+	CGO_ENABLED=0 $(GO) build -trimpath -tags "$(BUILDTAGS) nook_lean" -ldflags "-s -w" -o $(BIN)/nook-engine-lean ./cmd/nook-engine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook-runtime ./cmd/nook-runtime
 	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-idle monitor/idle/idle.c
 	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-pause userns/pause/pause.c
 
 vet:
 	$(GO) vet -tags "$(BUILDTAGS)" ./...
+	$(GO) vet -tags "$(BUILDTAGS) nook_lean" ./cmd/nook-engine ./engine
 
 test-unit:
 	$(GO) test -tags "$(BUILDTAGS)" -count=1 $$($(GO) list ./... | grep -v /test/)
+	$(GO) test -tags "$(BUILDTAGS) nook_lean" -count=1 ./cmd/nook-engine ./engine
 
 test-e2e: build
 	bash test/run-e2e.sh

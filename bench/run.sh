@@ -73,7 +73,7 @@ rows=${rows% }
 [[ -n $rows ]] || { echo "bench: no rows selected" >&2; exit 2; }
 
 if [[ " $rows " == *" nook"* ]]; then
-	for b in nook nook-engine nook-runtime; do
+	for b in nook nook-engine nook-engine-lean nook-runtime; do
 		if [[ ! -x $repo/bin/$b ]]; then
 			echo "bench: $repo/bin/$b is missing; run 'make build' first (or BENCH_ONLY=refs)" >&2
 			exit 2

@@ -16,7 +16,7 @@ repo=$(dirname "$bench_dir")
 # shellcheck source-path=SCRIPTDIR source=../test/lib.sh
 . "$repo/test/lib.sh"
 nook=$repo/bin/nook
-for b in nook nook-engine nook-runtime; do
+for b in nook nook-engine nook-engine-lean nook-runtime; do
 	[[ -x $repo/bin/$b ]] || { echo "trace: $repo/bin/$b is missing; run 'make build'" >&2; exit 2; }
 done
 

@@ -1,3 +1,5 @@
+//go:build !nook_lean
+
 package engine
 
 import (

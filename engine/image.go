@@ -1,25 +1,15 @@
 package engine
 
 import (
-	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"sort"
 	"strings"
-	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
-	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/pkg/compression"
-	"go.podman.io/image/v5/signature"
-	istorage "go.podman.io/image/v5/storage"
-	"go.podman.io/image/v5/tarball"
-	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 )
 
@@ -43,7 +33,7 @@ func (e *Engine) FindImage(name string) (*storage.Image, error) {
 
 // findImage is FindImage that also says under which name the image was found (nil when
 // found by ID). A short name is looked up as Docker names it first, then as registries.conf
-// resolves it (lookupCandidates).
+// resolves it (otherCandidates).
 func (e *Engine) findImage(name string) (*storage.Image, reference.Named, error) {
 	if looksLikeID(name) {
 		if img, err := e.Store.Image(strings.TrimPrefix(name, "sha256:")); err == nil {
@@ -66,12 +56,40 @@ func (e *Engine) findImage(name string) (*storage.Image, reference.Named, error)
 	if img, err := try(ref); img != nil || err != nil {
 		return img, ref, err
 	}
-	for _, ref := range e.lookupCandidates(name)[1:] {
+	others, err := e.otherCandidates(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ref := range others {
 		if img, err := try(ref); img != nil || err != nil {
 			return img, ref, err
 		}
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrImageUnknown, name)
+}
+
+// shortName parses a name as typed and says whether it is short (no registry): "busybox",
+// "team/app:1" are; "quay.io/app", "localhost/app", "host:5000/app", "app@sha256:..." are not.
+// For a short name it returns the repository as typed and the tag or digest to add back.
+func shortName(name string) (short bool, repo string, tag string, dig string, err error) {
+	ref, err := reference.Parse(name)
+	if err != nil {
+		return false, "", "", "", fmt.Errorf("invalid image name %q: %v", name, err)
+	}
+	named, ok := ref.(reference.Named)
+	if !ok {
+		return false, "", "", "", fmt.Errorf("invalid image name %q: no repository", name)
+	}
+	if d := reference.Domain(named); strings.ContainsAny(d, ".:") || d == "localhost" {
+		return false, "", "", "", nil
+	}
+	if dg, ok := named.(reference.Digested); ok {
+		return false, "", "", dg.Digest().String(), nil
+	}
+	if t, ok := named.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	return true, named.Name(), tag, "", nil
 }
 
 func looksLikeID(s string) bool {
@@ -87,256 +105,58 @@ func looksLikeID(s string) bool {
 	return true
 }
 
-// ImageConfig reads an image's OCI configuration.
+// ImageConfig reads an image's OCI configuration. It reads the manifest and the configuration
+// from the store itself, for the image forms every pull, build, import and load writes (a
+// Docker schema 2 or OCI manifest with a Docker or OCI configuration, which decode alike);
+// anything else is read through containers/image (imageConfigOther), which the lean engine
+// leaves to the full one (lean.go).
 func (e *Engine) ImageConfig(ctx context.Context, img *storage.Image) (*imgspecv1.Image, error) {
-	ref, err := istorage.Transport.NewStoreReference(e.Store, nil, img.ID)
-	if err != nil {
-		return nil, err
+	if cfg, ok := e.storedImageConfig(img); ok {
+		return cfg, nil
 	}
-	src, err := ref.NewImage(ctx, e.systemContext())
-	if err != nil {
-		return nil, fmt.Errorf("read image %s: %w", shortID(img.ID), err)
-	}
-	defer src.Close()
-	cfg, err := src.OCIConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read image config %s: %w", shortID(img.ID), err)
-	}
-	return cfg, nil
+	return e.imageConfigOther(ctx, img)
 }
 
-func (e *Engine) systemContext() *types.SystemContext {
-	return &types.SystemContext{}
-}
-
-func policyContext() (*signature.PolicyContext, error) {
-	return signature.NewPolicyContext(&signature.Policy{Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()}})
-}
-
-// ImportOptions say how a root filesystem tarball becomes an image.
-type ImportOptions struct {
-	Source string // a path, or "-" for standard input
-	Name   string // REPOSITORY[:TAG], optional
-	Stdin  io.Reader
-}
-
-// Import makes a single-layer image from a root filesystem tarball and returns its ID.
-// The tarball is checked completely first, so a file that is not a tar archive, or is cut
-// short, adds nothing to the store.
-func (e *Engine) Import(ctx context.Context, o ImportOptions) (string, error) {
-	var named reference.Named
-	if o.Name != "" {
-		n, err := ParseName(o.Name)
-		if err != nil {
-			return "", err
-		}
-		named = n
-	}
-	path := o.Source
-	if path == "-" {
-		tmp, err := os.CreateTemp(e.Paths.RunRoot, "import-")
-		if err != nil {
-			return "", err
-		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
-		if _, err := io.Copy(tmp, o.Stdin); err != nil {
-			return "", fmt.Errorf("read standard input: %w", err)
-		}
-		path = tmp.Name()
-	}
-	if err := checkTarball(path); err != nil {
-		return "", err
-	}
-	src, err := tarball.Transport.ParseReference(path)
+// storedImageConfig is ImageConfig's own reading; ok is false when the image is not in a form
+// it knows, and containers/image must read it.
+func (e *Engine) storedImageConfig(img *storage.Image) (*imgspecv1.Image, bool) {
+	mb, err := e.Store.ImageBigData(img.ID, storage.ImageDigestBigDataKey)
 	if err != nil {
-		return "", fmt.Errorf("import %s: %w", o.Source, err)
+		return nil, false
 	}
-	if tr, ok := src.(interface {
-		ConfigUpdate(imgspecv1.Image, map[string]string) error
-	}); ok {
-		now := time.Now().UTC()
-		cfg := imgspecv1.Image{Created: &now, Platform: imgspecv1.Platform{OS: "linux", Architecture: goarch()},
-			History: []imgspecv1.History{{Created: &now, CreatedBy: "nook import " + o.Source, Comment: "imported from " + o.Source}}}
-		if err := tr.ConfigUpdate(cfg, nil); err != nil {
-			return "", err
-		}
+	var m struct {
+		SchemaVersion int    `json:"schemaVersion"`
+		MediaType     string `json:"mediaType"`
+		Config        struct {
+			MediaType string        `json:"mediaType"`
+			Digest    digest.Digest `json:"digest"`
+		} `json:"config"`
 	}
-	// The storage transport needs a name or an ID to write to: an unnamed import goes in under a
-	// unique temporary name, removed at the end (the image is then dangling, as with Docker).
-	destName := named
-	if destName == nil {
-		tmpName, err := reference.ParseNormalizedNamed(fmt.Sprintf("localhost/nook-import-%d-%d:latest", os.Getpid(), time.Now().UnixNano()))
-		if err != nil {
-			return "", err
-		}
-		destName = tmpName
+	if json.Unmarshal(mb, &m) != nil || m.SchemaVersion != 2 {
+		return nil, false
 	}
-	dest, err := istorage.Transport.NewStoreReference(e.Store, destName, "")
-	if err != nil {
-		return "", err
+	switch m.MediaType {
+	case "", imgspecv1.MediaTypeImageManifest, "application/vnd.docker.distribution.manifest.v2+json":
+	default:
+		return nil, false // a list, an index, or something new
 	}
-	pc, err := policyContext()
-	if err != nil {
-		return "", err
+	switch m.Config.MediaType {
+	case imgspecv1.MediaTypeImageConfig, "application/vnd.docker.container.image.v1+json":
+	default:
+		return nil, false
 	}
-	defer pc.Destroy()
-	done, err := e.beginImageWrite()
-	if err != nil {
-		return "", err
+	if m.Config.Digest.Validate() != nil {
+		return nil, false
 	}
-	defer done()
-	manifest, err := copy.Image(ctx, pc, dest, src, &copy.Options{})
-	if err != nil {
-		return "", fmt.Errorf("import %s: %w", o.Source, err)
+	cb, err := e.Store.ImageBigData(img.ID, m.Config.Digest.String())
+	if err != nil || m.Config.Digest.Algorithm().FromBytes(cb) != m.Config.Digest {
+		return nil, false
 	}
-	img, err := e.imageByManifest(manifest)
-	if err != nil {
-		return "", err
+	cfg := &imgspecv1.Image{}
+	if json.Unmarshal(cb, cfg) != nil {
+		return nil, false
 	}
-	if named == nil {
-		if err := e.Store.RemoveNames(img.ID, []string{destName.String()}); err != nil {
-			return "", err
-		}
-	}
-	return img.ID, nil
-}
-
-func (e *Engine) imageByManifest(manifest []byte) (*storage.Image, error) {
-	d := digest.FromBytes(manifest)
-	imgs, err := e.Store.ImagesByDigest(d)
-	if err != nil || len(imgs) == 0 {
-		return nil, fmt.Errorf("find the new image by digest %s: %v", d, err)
-	}
-	return imgs[0], nil
-}
-
-// checkTarball reads the whole (possibly compressed) archive and fails on anything that is
-// not a complete tar stream.
-func checkTarball(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	r, _, err := compression.AutoDecompress(f)
-	if err != nil {
-		return fmt.Errorf("%s is not a tar archive: %v", path, err)
-	}
-	defer r.Close()
-	tr := tar.NewReader(r)
-	n := 0
-	for {
-		_, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil && n == 0 {
-			return fmt.Errorf("%s is not a tar archive (%v): check the file", path, err)
-		}
-		if err != nil {
-			return fmt.Errorf("%s is not a complete tar archive (%v): check the file", path, err)
-		}
-		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return fmt.Errorf("%s is cut short (%v): check the file", path, err)
-		}
-		n++
-	}
-	if n == 0 {
-		return fmt.Errorf("%s is not a tar archive, or an empty one: check the file", path)
-	}
-	return nil
-}
-
-// ImageSummary is one row of `nook images`.
-type ImageSummary struct {
-	ID         string
-	Repository string
-	Tag        string
-	Digest     string
-	Created    time.Time
-	Size       int64
-}
-
-// Images lists local images, one row per name (an unnamed image gets one <none> row),
-// newest first. Without all, intermediate images — unnamed results of build steps that a later
-// step built on — are left out, as Docker does.
-func (e *Engine) Images(all bool) ([]ImageSummary, error) {
-	imgs, err := e.Store.Images()
-	if err != nil {
-		return nil, err
-	}
-	parents := map[string]bool{}
-	if !all {
-		parents = e.buildParents(imgs)
-	}
-	var out []ImageSummary
-	for _, img := range imgs {
-		if len(img.Names) == 0 && parents[img.ID] {
-			continue
-		}
-		size, err := e.Store.ImageSize(img.ID)
-		if err != nil {
-			size = -1
-		}
-		base := ImageSummary{ID: img.ID, Created: img.Created, Size: size, Repository: "<none>", Tag: "<none>", Digest: img.Digest.String()}
-		if len(img.Names) == 0 {
-			out = append(out, base)
-			continue
-		}
-		for _, n := range img.Names {
-			row := base
-			if ref, err := reference.ParseNormalizedNamed(n); err == nil {
-				row.Repository = reference.FamiliarName(ref)
-				if t, ok := ref.(reference.Tagged); ok {
-					row.Tag = t.Tag()
-				}
-			}
-			out = append(out, row)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, nil
-}
-
-// RemoveImage removes a name from an image, and the image when no name is left (or when it
-// was named by ID). A container using it blocks removal unless force.
-func (e *Engine) RemoveImage(name string, force bool) ([]string, error) {
-	img, ref, err := e.findImage(name)
-	if err != nil {
-		return nil, err
-	}
-	var report []string
-	byID := ref == nil
-	if !byID && len(img.Names) > 1 {
-		if err := e.Store.RemoveNames(img.ID, []string{ref.String()}); err != nil {
-			return nil, err
-		}
-		return []string{"Untagged: " + reference.FamiliarString(ref)}, nil
-	}
-	ctrs, err := e.Store.Containers()
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range ctrs {
-		if c.ImageID == img.ID {
-			if !force {
-				return nil, fmt.Errorf("image %s is used by container %s: remove the container first, or use --force", name, shortID(c.ID))
-			}
-			if err := e.RemoveContainer(c.ID, true); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for _, n := range img.Names {
-		if ref, err := reference.ParseNormalizedNamed(n); err == nil {
-			report = append(report, "Untagged: "+reference.FamiliarString(ref))
-		}
-	}
-	if _, err := e.Store.DeleteImage(img.ID, true); err != nil {
-		return nil, fmt.Errorf("remove image %s: %w", shortID(img.ID), err)
-	}
-	return append(report, "Deleted: sha256:"+img.ID), nil
+	return cfg, true
 }
 
 func shortID(id string) string {
@@ -344,18 +164,4 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
-}
-
-// buildParents returns the IDs of images that a build step built on, read from the build
-// marks (engine/build.go).
-func (e *Engine) buildParents(imgs []storage.Image) map[string]bool {
-	parents := map[string]bool{}
-	for i := range imgs {
-		for _, m := range e.buildMarks(&imgs[i], true) {
-			if m.Parent != "" {
-				parents[m.Parent] = true
-			}
-		}
-	}
-	return parents
 }

@@ -1,3 +1,5 @@
+//go:build !nook_lean
+
 package engine
 
 import (
@@ -34,30 +36,6 @@ type resolution struct {
 	description string // said before pulling; "" when the name was resolved as Docker does
 	searched    bool   // the candidates come from unqualified-search-registries
 	origin      string // the configuration that gave them
-}
-
-// shortName parses a name as typed and says whether it is short (no registry): "busybox",
-// "team/app:1" are; "quay.io/app", "localhost/app", "host:5000/app", "app@sha256:..." are not.
-// For a short name it returns the repository as typed and the tag or digest to add back.
-func shortName(name string) (short bool, repo string, tag string, dig string, err error) {
-	ref, err := reference.Parse(name)
-	if err != nil {
-		return false, "", "", "", fmt.Errorf("invalid image name %q: %v", name, err)
-	}
-	named, ok := ref.(reference.Named)
-	if !ok {
-		return false, "", "", "", fmt.Errorf("invalid image name %q: no repository", name)
-	}
-	if d := reference.Domain(named); strings.ContainsAny(d, ".:") || d == "localhost" {
-		return false, "", "", "", nil
-	}
-	if dg, ok := named.(reference.Digested); ok {
-		return false, "", "", dg.Digest().String(), nil
-	}
-	if t, ok := named.(reference.Tagged); ok {
-		tag = t.Tag()
-	}
-	return true, named.Name(), tag, "", nil
 }
 
 // qualify completes a short repository with a registry (or replaces it with an alias) and
@@ -164,6 +142,11 @@ func (e *Engine) lookupCandidates(name string) []reference.Named {
 		}
 	}
 	return out
+}
+
+// otherCandidates are lookupCandidates after Docker's name, which findImage tries first.
+func (e *Engine) otherCandidates(name string) ([]reference.Named, error) {
+	return e.lookupCandidates(name)[1:], nil
 }
 
 // registriesConfError says which configuration is at fault.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The part of test/demo.sh that runs as the unprivileged user: $1 is the directory holding
-# nook, nook-engine, nook-runtime and nook-idle, $2 is test/lib.sh.
+# nook, nook-engine, nook-engine-lean, nook-runtime and nook-idle, $2 is test/lib.sh.
 set -euo pipefail
 dir=$1
 . "$2"

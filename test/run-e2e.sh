@@ -20,7 +20,7 @@ if [ -n "${NOOK_E2E_RUN:-}" ]; then
 	args+=(-test.run "$NOOK_E2E_RUN")
 fi
 
-for b in bin/nook bin/nook-engine bin/nook-runtime bin/nook-idle bin/nook-pause; do
+for b in bin/nook bin/nook-engine bin/nook-engine-lean bin/nook-runtime bin/nook-idle bin/nook-pause; do
 	if [ ! -x "$b" ]; then
 		nook_err "$repo/$b is missing: run \`make build\` first"
 		exit 1
@@ -54,7 +54,7 @@ chmod 0755 "$tmp/e2e.test"
 # The user must reach bin/ (nook finds nook-runtime next to itself); when the
 # repository is not readable to it, run a copy.
 bindir=$repo/bin
-if ! nook_as_user test -x "$bindir/nook" || ! nook_as_user test -x "$bindir/nook-runtime" || ! nook_as_user test -x "$bindir/nook-engine"; then
+if ! nook_as_user test -x "$bindir/nook" || ! nook_as_user test -x "$bindir/nook-runtime" || ! nook_as_user test -x "$bindir/nook-engine" || ! nook_as_user test -x "$bindir/nook-engine-lean"; then
 	cp -a "$repo/bin" "$tmp/bin"
 	chmod -R a+rX "$tmp/bin"
 	bindir=$tmp/bin

@@ -30,6 +30,11 @@ func RuntimePath() (string, error) { return helperPath("nook-runtime", "NOOK_RUN
 // ../libexec/nook, or in PATH. The lean CLI (cmd/nook) runs it; the engine runs itself.
 func EnginePath() (string, error) { return helperPath("nook-engine", "NOOK_ENGINE") }
 
+// LeanEnginePath finds the lean engine, bin/nook-engine-lean (the engine without
+// containers/image and buildkit: the container commands), as EnginePath finds the full one,
+// with $NOOK_ENGINE_LEAN.
+func LeanEnginePath() (string, error) { return helperPath("nook-engine-lean", "NOOK_ENGINE_LEAN") }
+
 func helperPath(name, env string) (string, error) {
 	if p := os.Getenv(env); p != "" {
 		return p, nil
@@ -360,4 +365,29 @@ func killOrphans(engine int) {
 			_, _ = syscall.Wait4(pid, &ws, 0, nil)
 		}
 	}
+}
+
+// ExecFull replaces the lean engine (bin/nook-engine-lean) with the full one (EnginePath), in
+// place: the same arguments, environment, namespaces, standard streams and control pipe, and
+// the same pid, which the CLI goes on waiting for and forwarding signals to. The full engine
+// runs the command from the start, so the lean one must call this before it has changed
+// anything. It returns only on failure.
+func ExecFull() error {
+	path, err := EnginePath()
+	if err != nil {
+		return err
+	}
+	env := os.Environ()
+	if ctl != nil {
+		// ClaimControl made the pipe close-on-exec and took its variable: both go back.
+		if _, err := unix.FcntlInt(ctlFd, unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("hand the command to the full engine: %w", err)
+		}
+		env = append(env, ctlEnv+"=5")
+	}
+	err = unix.Exec(path, os.Args, env)
+	if ctl != nil {
+		unix.CloseOnExec(ctlFd)
+	}
+	return fmt.Errorf("hand the command to the full engine %s: %w", path, err)
 }

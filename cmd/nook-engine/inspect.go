@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,14 +15,9 @@ import (
 // While it is nil, `nook inspect` knows images only.
 var inspectContainer func(e *engine.Engine, name string) (any, error)
 
-func newImageInspectCmd() *cobra.Command {
-	return inspectCommand("inspect [OPTIONS] IMAGE [IMAGE...]", "Show an image's details as JSON", "image")
-}
-
-func newInspectCmd() *cobra.Command {
-	c := inspectCommand("inspect [OPTIONS] NAME|ID [NAME|ID...]", "Show the details of images (and containers) as JSON", "")
-	return c
-}
+// inspectImage describes an image (image_inspect.go); the lean engine, whose only inspect is
+// `container inspect`, has none.
+var inspectImage func(e *engine.Engine, name string) (any, error)
 
 func inspectCommand(use, short, fixedType string) *cobra.Command {
 	var format, typ string
@@ -98,8 +92,8 @@ func inspectOne(e *engine.Engine, name, typ string) (any, error) {
 			return d, err
 		}
 	}
-	if typ != "container" {
-		d, err := e.InspectImage(context.Background(), name)
+	if typ != "container" && inspectImage != nil {
+		d, err := inspectImage(e, name)
 		if err == nil || typ == "image" || !errors.Is(err, engine.ErrImageUnknown) {
 			return d, err
 		}

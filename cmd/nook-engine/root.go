@@ -22,7 +22,10 @@ var g globals
 // needsEngine marks commands that work on the store, inside nook's user namespace.
 const needsEngine = "nook.engine"
 
-func newRootCmd() *cobra.Command {
+func newRootCmd() *cobra.Command { return newRoot(append(leanCommands(), imageCommands()...)) }
+
+// newRoot is the root command with cmds under it.
+func newRoot(cmds []*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "nook",
 		Short:         "Run Linux containers as an ordinary user: no root, no daemon",
@@ -47,18 +50,21 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&g.root, "root", "", "storage root directory (default $XDG_DATA_HOME/nook)")
 	pf.StringVar(&g.runroot, "runroot", "", "runtime state directory (default $XDG_RUNTIME_DIR/nook)")
 	pf.StringVar(&g.rootfsMode, "rootfs-mode", defRoot, "how to assemble root filesystems: auto, overlay, fuse-overlayfs or copy (env NOOK_ROOTFS_MODE)")
-	root.AddCommand(
-		newRunCmd(), newImportCmd(), newImagesCmd(), newImageCmd(), newRmiCmd(),
-		newPsCmd(), newRmCmd(), newContainerCmd(), newInfoCmd(), newVersionCmd(),
+	root.AddCommand(cmds...)
+	return root
+}
+
+// leanCommands are the commands both engines have: containers, volumes, networks; everything
+// but images (imageCommands). The lean engine, bin/nook-engine-lean (build tag nook_lean), has
+// only these, and starts faster for it (docs/decisions.md, "The binaries").
+func leanCommands() []*cobra.Command {
+	return []*cobra.Command{
+		newRunCmd(), newPsCmd(), newRmCmd(), newContainerCmd(), newInfoCmd(), newVersionCmd(),
 		newVolumeCmd(), newStatsCmd(),
-		newPullCmd(), newPushCmd(), newLoginCmd(), newLogoutCmd(), newTagCmd(), newInspectCmd(),
-		newHistoryCmd(), newSaveCmd(), newLoadCmd(),
-		newBuildCmd(),
 		newCreateCmd(), newStartCmd(), newStopCmd(), newRestartCmd(), newKillCmd(), newLogsCmd(),
 		newExecCmd(), newWaitCmd(), newPortCmd(), newCpCmd(), newTopCmd(), newAttachCmd(),
 		newNetworkCmd(),
-	)
-	return root
+	}
 }
 
 // enterEngine re-runs nook inside nook's user namespace and ends with the engine's status

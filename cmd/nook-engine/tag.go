@@ -1,3 +1,5 @@
+//go:build !nook_lean
+
 package main
 
 import "github.com/spf13/cobra"

@@ -4,7 +4,9 @@
 // for a command that runs in the engine it enters nook's user namespace and runs the engine
 // there itself (internal/front); everything else — help, login, network, version, a flag it
 // does not know — it hands whole to the engine binary, bin/nook-engine, which parses the
-// command line with cobra. So the heavy engine binary starts once per command, not twice.
+// command line with cobra. So the heavy engine binary starts once per command, not twice. The
+// container commands (front.Command.Lean) it runs with the lean engine, bin/nook-engine-lean,
+// which starts sooner still.
 package main
 
 import (
@@ -27,6 +29,12 @@ func main() {
 	args := os.Args[1:]
 	if inv, ok := front.Parse(args); ok && !userns.InEngine() {
 		userns.EngineExe = engine
+		if inv.Lean {
+			// The lean engine starts sooner; it hands the command to the full one if it must.
+			if lean, err := userns.LeanEnginePath(); err == nil {
+				userns.EngineExe = lean
+			}
+		}
 		code, err := front.Enter(inv.Globals, inv.Network)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "Error: %v\n", err)

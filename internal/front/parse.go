@@ -14,6 +14,7 @@ import "strings"
 // Command is what the lean CLI knows of one command.
 type Command struct {
 	Engine       bool   `json:"engine,omitempty"`       // it runs in the engine, in the user namespace
+	Lean         bool   `json:"lean,omitempty"`         // the lean engine, bin/nook-engine-lean, has it
 	Group        bool   `json:"group,omitempty"`        // it only holds subcommands
 	Interspersed bool   `json:"interspersed,omitempty"` // flags may follow its arguments
 	Values       string `json:"values,omitempty"`       // " --long -s ... " of the flags that take a value
@@ -23,6 +24,7 @@ type Command struct {
 // Invocation is a command line the lean CLI can run itself.
 type Invocation struct {
 	Path    string // "run", "container ls", ...
+	Lean    bool   // the lean engine has the command (Command.Lean)
 	Globals Globals
 	Network string // run's --network, if given
 }
@@ -87,6 +89,7 @@ func Parse(args []string) (inv Invocation, ok bool) {
 	if inv.Path == "" || cmd.Group || !cmd.Engine {
 		return inv, false
 	}
+	inv.Lean = cmd.Lean
 	// The command's own flags, up to its first argument unless flags may follow arguments. Help
 	// (--help, and -h where it is not a flag of the command) is in no list: it goes to cobra.
 	for ; i < len(args); i++ {

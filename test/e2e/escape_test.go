@@ -321,7 +321,8 @@ func TestEscapeOverwriteNookBinary(t *testing.T) {
 	s := useMain(t)
 	runtimeBin := filepath.Join(filepath.Dir(nookBin), "nook-runtime")
 	engineBin := filepath.Join(filepath.Dir(nookBin), "nook-engine")
-	before := []string{sha(t, nookBin), sha(t, engineBin), sha(t, runtimeBin)}
+	leanBin := filepath.Join(filepath.Dir(nookBin), "nook-engine-lean")
+	before := []string{sha(t, nookBin), sha(t, engineBin), sha(t, leanBin), sha(t, runtimeBin)}
 	for _, flags := range [][]string{nil, {"--privileged"}} {
 		args := append([]string{"run", "--rm"}, flags...)
 		r := s.nook(t, append(args, "demo", "sh", "-c",
@@ -331,7 +332,7 @@ func TestEscapeOverwriteNookBinary(t *testing.T) {
 		what := "exe links " + strings.Join(flags, " ")
 		assertNotContains(t, what, r.Stdout, "nook")
 	}
-	after := []string{sha(t, nookBin), sha(t, engineBin), sha(t, runtimeBin)}
+	after := []string{sha(t, nookBin), sha(t, engineBin), sha(t, leanBin), sha(t, runtimeBin)}
 	if strings.Join(before, " ") != strings.Join(after, " ") {
 		t.Errorf("nook's binaries changed: %v -> %v", before, after)
 	}

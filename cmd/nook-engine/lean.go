@@ -1,0 +1,8 @@
+//go:build nook_lean
+
+package main
+
+import "github.com/spf13/cobra"
+
+// imageCommands: the lean engine has none (images.go has the full engine's).
+func imageCommands() []*cobra.Command { return nil }
