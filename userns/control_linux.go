@@ -62,8 +62,11 @@ func Detach() {
 	ClaimControl()
 	if ctl != nil {
 		_, _ = ctl.Write([]byte("detach\n"))
+		detached = true
 	}
 }
+
+var detached bool
 
 // HostRequest is work the engine hands back to the CLI, to be done on the host after the
 // engine has exited: joining a running container's namespaces needs a process outside nook's
@@ -108,10 +111,14 @@ func RequestNetwork(name string) error {
 }
 
 // Exiting tells the CLI that this engine is about to exit with code: its output is written and
-// nothing else of its work remains.
+// nothing else of its work remains. It says nothing when a child of this engine is still there
+// that it did not detach on purpose: the CLI then waits for the engine's end and sweeps what
+// it left behind, as it does when an engine dies.
 func Exiting(code int) {
 	ClaimControl()
-	if ctl != nil {
+	var si unix.Siginfo
+	orphans := unix.Waitid(unix.P_ALL, 0, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil) != unix.ECHILD
+	if ctl != nil && (detached || !orphans) {
 		_, _ = ctl.Write([]byte("exit " + strconv.Itoa(code) + "\n"))
 		// The write woke the CLI, most likely onto this CPU: let it run before this process's
 		// teardown, which is not preempted.
