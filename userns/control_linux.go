@@ -20,9 +20,11 @@ package userns
 //
 // The words before "exit" are written before the engine's last step, so the CLI, which acts
 // on them only once the engine said "exit" or ended, never kills what the engine left running
-// on purpose. On "exit N" the CLI returns N without waiting for the engine's teardown: it
-// sweeps its other orphans as before and leaves the engine, its child, to end (its parent-death
-// signal is SIGKILL). An engine killed before it said "exit" is waited for, as it always was.
+// on purpose. On "exit N" the CLI returns N without waiting for the engine's teardown, and
+// leaves the engine, its child, to end (its parent-death signal is SIGKILL); it sweeps adopted
+// orphans first only when the engine ran in a namespace of its own (fuse-overlayfs's daemon).
+// The engine says "exit" only when no child of its own is left but a detached monitor
+// (Exiting). An engine killed before it said "exit" is waited for and swept after, as always.
 
 import (
 	"bufio"
