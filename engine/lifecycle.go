@@ -677,11 +677,25 @@ func (e *Engine) Kill(ref string, sig syscall.Signal) error {
 	if c.State != StateRunning {
 		return fmt.Errorf("container %s is not running", ref)
 	}
-	conn, err := e.signalContainer(c, sig, sig == syscall.SIGKILL, false)
-	if conn != nil {
-		conn.Close()
+	if sig != syscall.SIGKILL {
+		conn, err := e.signalContainer(c, sig, false, false)
+		if conn != nil {
+			conn.Close()
+		}
+		return err
 	}
-	return err
+	// SIGKILL cannot be ignored: like Docker's, the kill returns once the container has ended
+	// and been cleaned up (here, as stop does), so that a `start` right after it finds it
+	// stopped, not still going down.
+	conn, err := e.signalContainer(c, sig, true, true)
+	if err != nil {
+		return err
+	}
+	if conn != nil {
+		defer conn.Close()
+	}
+	e.waitGone(c, conn, 30*time.Second)
+	return nil
 }
 
 // Wait is `nook wait`: it waits until the container has ended and returns its exit code.
