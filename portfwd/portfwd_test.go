@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,6 +87,10 @@ func container(t *testing.T, port int) int {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a network namespace (the end-to-end suite covers the rootless path)")
 	}
+	// The parent-death signal follows the thread that forks, not the process: the forwarder
+	// ends threads of its own (those it moved into a network namespace), and one of them
+	// could be this one. The test's goroutine keeps this thread until the test ends.
+	runtime.LockOSThread()
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Env = append(os.Environ(), "PORTFWD_ECHO_PORT="+strconv.Itoa(port))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
