@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -25,15 +24,7 @@ var cgoDecided = map[string]string{
 }
 
 func TestCgoPackagesDecided(t *testing.T) {
-	mk, err := os.ReadFile("../../Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^BUILDTAGS\s*\?=\s*(.*)$`).FindSubmatch(mk)
-	if m == nil {
-		t.Fatal("no BUILDTAGS line in the Makefile")
-	}
-	cmd := exec.Command("go", "list", "-deps", "-tags", strings.TrimSpace(string(m[1])),
+	cmd := exec.Command("go", "list", "-deps", "-tags", makeBuildTags(t),
 		"-f", "{{if .CgoFiles}}{{.ImportPath}}{{end}}", ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	out, err := cmd.Output()

@@ -13,15 +13,7 @@ import (
 // and of buildkit (docs/decisions.md, "The binaries"). It must not link them again, directly
 // or through a package that grows an import.
 func TestLeanEngineDependencies(t *testing.T) {
-	mk, err := os.ReadFile("../../Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^BUILDTAGS\s*\?=\s*(.*)$`).FindSubmatch(mk)
-	if m == nil {
-		t.Fatal("no BUILDTAGS line in the Makefile")
-	}
-	out, err := exec.Command("go", "list", "-deps", "-tags", strings.TrimSpace(string(m[1]))+" nook_lean", ".").Output()
+	out, err := exec.Command("go", "list", "-deps", "-tags", makeBuildTags(t)+" nook_lean", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}
@@ -35,4 +27,18 @@ func TestLeanEngineDependencies(t *testing.T) {
 			t.Errorf("the lean engine must not depend on %s", dep)
 		}
 	}
+}
+
+// makeBuildTags are the build tags the Makefile builds the engine with (BUILDTAGS).
+func makeBuildTags(t *testing.T) string {
+	t.Helper()
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^BUILDTAGS\s*\?=\s*(.*)$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("no BUILDTAGS line in the Makefile")
+	}
+	return strings.TrimSpace(string(m[1]))
 }
