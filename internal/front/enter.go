@@ -21,7 +21,8 @@ import (
 // --network, when it names a user network: then the engine runs in that network's keeper's
 // user namespace (decisions.md, "User-defined networks").
 func Enter(g Globals, network string) (int, error) {
-	if _, err := paths.Default(g.Root, g.RunRoot); err != nil {
+	p, err := paths.Default(g.Root, g.RunRoot)
+	if err != nil {
 		return 125, err
 	}
 	if _, err := overlay.ParseMode(g.RootfsMode); err != nil {
@@ -39,7 +40,7 @@ func Enter(g Globals, network string) (int, error) {
 		network = ""
 	}
 	timing.Mark("cli enter")
-	code, ctl, err := enterNS(g, network, plan)
+	code, ctl, err := enterNS(g, p, network, plan)
 	timing.Mark("cli engine done")
 	if err != nil {
 		return code, err
@@ -59,11 +60,11 @@ func Enter(g Globals, network string) (int, error) {
 // network, in that network's keeper's (started here if it is not running), which it holds until
 // the engine has exited. `nook start` learns the network only in the engine, which then asks
 // for it (userns.RequestNetwork): the engine runs once more, in the keeper's namespace.
-func enterNS(g Globals, name string, plan *idmap.Plan) (int, userns.Control, error) {
+func enterNS(g Globals, p paths.Paths, name string, plan *idmap.Plan) (int, userns.Control, error) {
 	for again := false; ; again = true {
 		var join *userns.Join
 		if name != "" {
-			k, err := holdNetwork(g, name, plan)
+			k, err := holdNetwork(p, name, plan)
 			if err != nil {
 				return 125, userns.Control{}, err
 			}
@@ -72,7 +73,7 @@ func enterNS(g Globals, name string, plan *idmap.Plan) (int, userns.Control, err
 		}
 		o := userns.Options{Join: join}
 		if join == nil {
-			o.PauseDir, o.PauseLinger = pauseFor(g)
+			o.PauseDir, o.PauseLinger = pauseFor(g, p.RunRoot)
 		}
 		code, ctl, err := userns.EnterWith(plan, o)
 		if err == nil && code == 0 && ctl.Network != "" && !again {
@@ -89,17 +90,13 @@ func enterNS(g Globals, name string, plan *idmap.Plan) (int, userns.Control, err
 // that must end with the engine's mount namespace (decisions.md, "The pause process"). With
 // --rootfs-mode auto the engine's probe decides, so the first command of a run root, which
 // makes the probe, runs in a namespace of its own.
-func pauseFor(g Globals) (string, time.Duration) {
+func pauseFor(g Globals, runRoot string) (string, time.Duration) {
 	linger, err := userns.PauseLinger()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nook: %v; running without it\n", err)
 		return "", 0
 	}
 	if linger <= 0 {
-		return "", 0
-	}
-	p, err := paths.Default(g.Root, g.RunRoot)
-	if err != nil {
 		return "", 0
 	}
 	requested := g.RootfsMode
@@ -113,20 +110,16 @@ func pauseFor(g Globals) (string, time.Duration) {
 	switch mode {
 	case overlay.ModeKernel, overlay.ModeCopy:
 	case overlay.ModeAuto:
-		if !overlay.KernelProbed(p.RunRoot) {
+		if !overlay.KernelProbed(runRoot) {
 			return "", 0
 		}
 	default:
 		return "", 0
 	}
-	return p.RunRoot, linger
+	return runRoot, linger
 }
 
-func holdNetwork(g Globals, name string, plan *idmap.Plan) (*netuser.Keeper, error) {
-	p, err := paths.Default(g.Root, g.RunRoot)
-	if err != nil {
-		return nil, err
-	}
+func holdNetwork(p paths.Paths, name string, plan *idmap.Plan) (*netuser.Keeper, error) {
 	n, err := netuser.Load(p.GraphRoot, name)
 	if errors.Is(err, netuser.ErrNotFound) {
 		return nil, ErrNetworkNotFound(name)
