@@ -430,15 +430,7 @@ func TestLifecycleMonitorHoldsNoCallerFds(t *testing.T) {
 	t.Cleanup(func() { s.nook(t, "rm", "-f", name) })
 	waitLog(t, s, name, "ready", 10*time.Second)
 	_, _, pid, _ := inspectState(t, s, name)
-	mon := 0
-	for p, c := range userProcs() {
-		if strings.HasPrefix(c, "nook-monitor ") && isAncestor(p, pid) {
-			mon = p
-		}
-	}
-	if mon == 0 {
-		t.Fatalf("no nook-monitor process is the ancestor of the container's init (pid %d)", pid)
-	}
+	mon := nookMonitor(t, pid)
 	heldPath, _ := filepath.EvalSymlinks(held.Name())
 	pipeID, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", pr.Fd()))
 	for _, p := range []int{mon, pid} {
@@ -464,15 +456,7 @@ func TestLifecycleMonitorKilled(t *testing.T) {
 	runDetached(t, s, "--name", name, "demo", "sh", "-c", termTrap)
 	waitLog(t, s, name, "ready", 10*time.Second)
 	_, _, pid, _ := inspectState(t, s, name)
-	mon := 0
-	for p, cmd := range userProcs() {
-		if strings.HasPrefix(cmd, "nook-monitor ") && isAncestor(p, pid) {
-			mon = p
-		}
-	}
-	if mon == 0 {
-		t.Fatalf("no nook-monitor process is the ancestor of the container's init (pid %d)", pid)
-	}
+	mon := nookMonitor(t, pid)
 	if err := syscall.Kill(mon, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -480,6 +464,19 @@ func TestLifecycleMonitorKilled(t *testing.T) {
 	assertNotContains(t, "nook ps after the monitor's death", s.mustNook(t, "ps").Stdout, name)
 	s.mustNook(t, "rm", name)
 	assertNotContains(t, "nook ps -a after rm", s.mustNook(t, "ps", "-a").Stdout, name)
+}
+
+// nookMonitor is the nook-monitor process above the container's init pid; the test fails
+// without one.
+func nookMonitor(t *testing.T, pid int) int {
+	t.Helper()
+	for p, cmd := range userProcs() {
+		if strings.HasPrefix(cmd, "nook-monitor ") && isAncestor(p, pid) {
+			return p
+		}
+	}
+	t.Fatalf("no nook-monitor process is the ancestor of the container's init (pid %d)", pid)
+	return 0
 }
 
 func isAncestor(anc, pid int) bool {
