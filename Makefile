@@ -12,7 +12,7 @@ IDLE_CFLAGS = -Iinternal/freestanding -Os -static -nostdlib -ffreestanding -fno-
 all: build
 
 help:
-	@echo "build      bin/nook, bin/nook-engine, bin/nook-engine-lean, bin/nook-runtime, bin/nook-idle and bin/nook-pause (needs a C compiler)"
+	@echo "build      bin/nook, bin/nook-engine, bin/nook-engine-lean, bin/nook-runtime, bin/nook-idle and bin/nook-pause (needs gcc and libc6-dev)"
 	@echo "test       unit tests, then the end-to-end suite as an unprivileged user"
 	@echo "test-unit  go test of the pure packages"
 	@echo "test-e2e   the end-to-end suite only (test/run-e2e.sh)"
@@ -22,13 +22,15 @@ help:
 
 # Every binary is built with -s -w: no symbol table or DWARF (stack traces keep their names);
 # the engine starts about 2 ms sooner on every command without them.
-# Every Go binary is static (CGO_ENABLED=0); the engine starts 2-3 ms sooner so. What its
-# packages with a cgo form do without it: docs/dependencies.md (cmd/nook-engine/cgo_test.go).
+# Every Go binary but the full engine is static (CGO_ENABLED=0): it starts 1-3 ms sooner so.
+# bin/nook-engine (the image commands) is built with cgo, for containers/image's lasting
+# blob-info cache (go-sqlite3); what the static lean engine's packages with a cgo form do
+# without it: docs/dependencies.md (cmd/nook-engine/cgo_test.go).
 # bin/nook-engine-lean is the same engine without containers/image and buildkit (tag nook_lean):
 # the container commands, 7 ms sooner (docs/decisions.md, "The binaries").
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook ./cmd/nook
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags "-s -w" -o $(BIN)/nook-engine ./cmd/nook-engine
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -ldflags "-s -w" -o $(BIN)/nook-engine ./cmd/nook-engine
 	CGO_ENABLED=0 $(GO) build -trimpath -tags "$(BUILDTAGS) nook_lean" -ldflags "-s -w" -o $(BIN)/nook-engine-lean ./cmd/nook-engine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook-runtime ./cmd/nook-runtime
 	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-idle monitor/idle/idle.c

@@ -6,7 +6,7 @@
 # Debian packages the harness needs: the setuid ID-mapping helpers, the FUSE
 # overlay fallback, the busybox the test image is made from, the network helper,
 # and the usual tools (ps, runuser, tar, gzip).
-NOOK_DEPS=(uidmap fuse-overlayfs fuse3 busybox-static slirp4netns procps util-linux tar gzip docker-registry skopeo apache2-utils mmdebstrap)
+NOOK_DEPS=(gcc libc6-dev uidmap fuse-overlayfs fuse3 busybox-static slirp4netns procps util-linux tar gzip docker-registry skopeo apache2-utils mmdebstrap)
 
 # Subordinate range given to users the harness creates (start and size).
 NOOK_SUBID_START=${NOOK_SUBID_START:-200000}

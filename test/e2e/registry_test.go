@@ -25,6 +25,7 @@ import (
 type registry struct {
 	addr       string // host:port
 	user, pass string // set for the one with auth
+	log        string // its log file, with an access line per request
 }
 
 var (
@@ -80,7 +81,7 @@ func startRegistry(bin, host, user, pass string) (*registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &registry{addr: net.JoinHostPort(host, fmt.Sprint(port)), user: user, pass: pass}
+	r := &registry{addr: net.JoinHostPort(host, fmt.Sprint(port)), user: user, pass: pass, log: filepath.Join(dir, "log")}
 	auth := ""
 	if user != "" {
 		hp, err := exec.LookPath("htpasswd")
@@ -99,8 +100,6 @@ func startRegistry(bin, host, user, pass string) (*registry, error) {
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: error
-  accesslog:
-    disabled: true
 storage:
   filesystem:
     rootdirectory: %s
@@ -113,7 +112,7 @@ http:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "log"))
+	logf, err := os.Create(r.log)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +286,52 @@ func TestRegistryPushPullRun(t *testing.T) {
 	assertContains(t, "images after a pull by digest", rows, reg.addr+"/team/busybox|<none>|"+pushed)
 	s.mustNook(t, "rmi", byDigest)
 	assertNoOrphanLayers(t, s)
+}
+
+// A second push of the same layers to another repository of the registry mounts them there
+// instead of uploading them again: containers/image knows from its blob-info cache, kept
+// across commands in the store user's XDG_DATA_HOME, which repository already has each blob (a
+// full engine built without cgo has only a stub of that cache, in memory for one command).
+func TestRegistryPushMountsAcrossRepositories(t *testing.T) {
+	reg, _ := needRegistries(t)
+	s := newStore(t, "registry-mount", storeOptions{}, false)
+	// The registry's access log: a mount is a POST .../blobs/uploads/?from=...&mount=... answered
+	// 201; an upload ends with a PUT .../blobs/uploads/...?digest=... of its data.
+	requests := func(repo string) (mounts, uploads int) {
+		log, err := os.ReadFile(reg.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(log), "\n") {
+			switch {
+			case strings.Contains(l, `"POST /v2/`+repo+`/blobs/uploads/?from=mount-a%2Fbb&mount=`) && strings.Contains(l, `" 201 `):
+				mounts++
+			case strings.Contains(l, `"PUT /v2/`+repo+`/blobs/uploads/`):
+				uploads++
+			}
+		}
+		return mounts, uploads
+	}
+	s.mustNook(t, "push", "-q", "demo", reg.addr+"/mount-a/bb:1")
+	_, first := requests("mount-a/bb") // the layer and the config
+	if first < 2 {
+		t.Fatalf("the first push made %d uploads to mount-a/bb in the registry's log %s, want the layer's and the config's", first, reg.log)
+	}
+	cache := filepath.Join(s.dataHome, "containers", "cache", "blob-info-cache-v1.sqlite")
+	if fi, err := os.Stat(cache); err != nil || fi.Size() == 0 {
+		t.Fatalf("after a push, the blob-info cache %s: %v (want a non-empty file)", cache, err)
+	}
+	s.mustNook(t, "push", "-q", "demo", reg.addr+"/mount-b/bb:1")
+	mounts, up := requests("mount-b/bb")
+	// The layer is mounted; the config is uploaded again (containers/image puts a config
+	// without looking for it elsewhere).
+	if mounts != first-1 || up != 1 {
+		t.Errorf("push to a second repository: %d mounts from mount-a and %d uploads in the registry's log %s, want %d mounts (every layer) and 1 upload (the config)", mounts, up, reg.log, first-1)
+	}
+	// The mounted image is whole: another store pulls and runs it.
+	s2 := newStore(t, "registry-mount-pull", storeOptions{}, true)
+	s2.mustNook(t, "pull", "-q", reg.addr+"/mount-b/bb:1")
+	assertEqual(t, "run of the mounted image", s2.mustNook(t, "run", "--rm", reg.addr+"/mount-b/bb:1", "echo", "ok").Stdout, "ok\n")
 }
 
 // Several tags of one image; `nook run` pulls a missing image like docker run.
