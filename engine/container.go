@@ -76,6 +76,8 @@ type Container struct {
 	InitPid  int // the container's PID 1 as the host sees it, while it runs
 	Restarts int
 	Record
+
+	watcherGone bool // recorded running, but the process that watched it has died
 }
 
 func (e *Engine) loadRecord(c *storage.Container) Container {
@@ -108,6 +110,7 @@ func (e *Engine) applyState(ct *Container) {
 	if st == nil {
 		if ct.State == StateRunning && !proc.Alive(ct.Pid, ct.PidStart) {
 			ct.State, ct.ExitCode = StateExited, 137
+			ct.watcherGone = true
 		}
 		return
 	}
@@ -127,9 +130,22 @@ func (e *Engine) applyState(ct *Container) {
 		if ct.Finished.IsZero() || ct.Finished.Before(ct.Started) {
 			ct.Finished = ct.Started
 		}
+		// The watcher is gone; its container went with it (the init dies with the process
+		// that started it), unless its PID 1 is somehow still there.
+		ct.watcherGone = !pidLive(st.Pid)
 	default:
 		ct.State, ct.ExitCode, ct.Finished = StateExited, st.ExitCode, st.Finished
 	}
+}
+
+// pidLive says whether a process pid exists and has not ended (a pid with no start time to
+// check against reuse: a reused pid reads as live, which only keeps a record longer).
+func pidLive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	_, state, err := proc.Start(pid)
+	return err == nil && state != "Z" && state != "X"
 }
 
 func (e *Engine) saveRecord(id string, r *Record) error {
@@ -148,7 +164,11 @@ func (e *Engine) Containers() ([]Container, error) {
 	}
 	out := make([]Container, 0, len(cs))
 	for i := range cs {
-		out = append(out, e.loadRecord(&cs[i]))
+		ct := e.loadRecord(&cs[i])
+		if ct.AutoRemove && ct.watcherGone && e.removeOrphaned(ct.ID) {
+			continue
+		}
+		out = append(out, ct)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out, nil
@@ -216,25 +236,54 @@ func (e *Engine) RemoveContainer(ref string, force bool) error {
 	if _, err := e.Store.Container(c.ID); err != nil {
 		return nil // removed meanwhile (by its --rm cleanup)
 	}
+	if err := e.deleteEnded(c.ID); err != nil {
+		return fmt.Errorf("remove container %s: %w", ref, err)
+	}
+	timing.Mark("engine rm deleted")
+	return nil
+}
+
+// removeOrphaned removes a --rm container that nothing will remove: it was recorded running,
+// and the process that watched it died without cleaning up (a kill -9 of nook, a crash, a
+// reboot). Docker's daemon and Podman's conmon outlive their client, so they remove such a
+// container when it ends; nook's watcher is the client itself (or the monitor), and its
+// container ended with it, so the next command that lists containers removes it, as `nook rm`
+// would. It says whether the container is gone.
+// The lock is only tried: a caller that holds it (start, exec, a network change, each of which
+// lists containers again under it) or another command working on the container leaves it be.
+func (e *Engine) removeOrphaned(id string) bool {
+	unlock, err := e.tryLockContainer(id)
+	if err != nil {
+		return false
+	}
+	defer unlock()
+	sc, err := e.Store.Container(id)
+	if err != nil {
+		return true // removed meanwhile
+	}
+	if ct := e.loadRecord(sc); !ct.AutoRemove || !ct.watcherGone { // looked at again, under the lock
+		return false
+	}
+	return e.deleteEnded(id) == nil
+}
+
+// deleteEnded removes an ended container, its layer and its log; the caller holds its lock.
+func (e *Engine) deleteEnded(id string) error {
 	if d := e.cgroups(); d.Usable() {
-		_ = (&cgroups.Cgroup{Path: cgroups.PathFor(d, c.ID)}).Destroy()
+		_ = (&cgroups.Cgroup{Path: cgroups.PathFor(d, id)}).Destroy()
 	}
 	// A mount made in another nook's namespace is gone with it; the record may still say so,
 	// and then the forced unmount clears it. A container whose cleanup has already unmounted
 	// it (stop, or its monitor) is not unmounted again: that would cost a write of the mount
 	// records and a rename of its mount point for nothing (DeleteContainer would still unmount
 	// a layer left mounted).
-	if n, err := e.Store.Mounted(c.ID); err != nil || n > 0 {
-		if _, err := e.Store.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
+	if n, err := e.Store.Mounted(id); err != nil || n > 0 {
+		if _, err := e.Store.Unmount(id, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
 			_ = err
 		}
 	}
 	timing.Mark("engine rm unmounted")
-	if err := e.Store.DeleteContainer(c.ID); err != nil {
-		return fmt.Errorf("remove container %s: %w", ref, err)
-	}
-	timing.Mark("engine rm deleted")
-	return nil
+	return e.Store.DeleteContainer(id)
 }
 
 var (

@@ -97,7 +97,15 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 	// A --rm container is volatile, as Podman makes it, and so is a build step's: its records
 	// are not fsync'd and its overlay is mounted with "volatile", so unmounting it does not sync
 	// the upper layer to disk (15 ms of a 75 ms start on ext4). It cannot outlive a crash anyway.
-	ctr, err := e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), &storage.ContainerOptions{Volatile: o.Remove || o.volatile})
+	copts := &storage.ContainerOptions{Volatile: o.Remove || o.volatile}
+	ctr, err := e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), copts)
+	if err != nil && strings.Contains(err.Error(), "name is already in use") {
+		// The name's holder may be a --rm container whose nook was killed: looking it up
+		// removes it (Containers), and the name is free again.
+		if _, ferr := e.FindContainer(name); errors.Is(ferr, ErrContainerUnknown) {
+			ctr, err = e.Store.CreateContainer("", []string{name}, img.ID, "", string(meta), copts)
+		}
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "name is already in use") {
 			return "", nil, nil, fmt.Errorf("the container name %q is already in use: remove that container (nook rm %s) or choose another name", name, name)
@@ -338,7 +346,15 @@ func (e *Engine) cleanupCommand(id string) []string {
 }
 
 // lockContainer serializes start, cleanup and removal of one container among nooks.
-func (e *Engine) lockContainer(id string) (func(), error) {
+func (e *Engine) lockContainer(id string) (func(), error) { return e.flockContainer(id, unix.LOCK_EX) }
+
+// tryLockContainer is lockContainer that fails at once (EWOULDBLOCK) when the lock is held, by
+// another process or by this one.
+func (e *Engine) tryLockContainer(id string) (func(), error) {
+	return e.flockContainer(id, unix.LOCK_EX|unix.LOCK_NB)
+}
+
+func (e *Engine) flockContainer(id string, how int) (func(), error) {
 	dir, err := e.Store.ContainerRunDirectory(id)
 	if err != nil {
 		return nil, err
@@ -350,7 +366,7 @@ func (e *Engine) lockContainer(id string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -103,3 +104,55 @@ func TestForegroundAttachRefused(t *testing.T) {
 	s.mustNook(t, "rm", "-f", name)
 	assertEqual(t, "foreground nook run's status after rm -f", foregroundExit(t, cmd, out, done, 10*time.Second), 137)
 }
+
+// A --rm container whose nook is killed with kill -9 (or whose engine is) ends with it, and
+// nothing is left to remove it; the next nook that looks for it does, as Docker's daemon and
+// Podman's conmon remove such a container when it ends: `ps -a` does not list it, and its
+// name is free for a new container.
+func TestForegroundRmAfterKilledNook(t *testing.T) {
+	s := useMain(t)
+	for _, victim := range []string{"nook", "engine"} {
+		t.Run(victim, func(t *testing.T) {
+			arg := strconv.Itoa(600000 + os.Getpid()%300000)
+			name := "rmkill-" + victim
+			ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+			defer cancel()
+			cmd := s.command(ctx, nil, "run", "--rm", "--name", name, "--network", "none", "demo", "sleep", arg)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.nook(t, "rm", "-f", name) })
+			ctrPid := findContainerProc(t, []string{"sleep", arg}, 30*time.Second)
+			kill := cmd.Process.Pid
+			if victim == "engine" {
+				if kill = parentOf(ctrPid); kill <= 1 { // the container's init is the engine's child
+					t.Fatalf("the container's process %d has no engine parent (%d)", ctrPid, kill)
+				}
+			}
+			if err := syscall.Kill(kill, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill -9 %d (%s): %v", kill, victim, err)
+			}
+			_ = cmd.Wait()
+			for deadline := time.Now().Add(5 * time.Second); syscall.Kill(ctrPid, 0) == nil; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the container's process %d outlived kill -9 of the %s", ctrPid, victim)
+				}
+			}
+			if victim == "nook" {
+				// The name first: a new container takes it.
+				assertEqual(t, "run --rm --name "+name+" after the kill", s.mustNook(t, "run", "--rm", "--name", name, "--network", "none", "demo", "echo", "again").Stdout, "again\n")
+			}
+			names := s.mustNook(t, "ps", "-a", "--format", "{{.Names}}").Lines()
+			for _, n := range names {
+				if n == name {
+					t.Errorf("ps -a after kill -9 of the %s still lists the --rm container %s: %q", victim, name, names)
+				}
+			}
+			r := s.nook(t, "inspect", "--type", "container", name)
+			assertExit(t, r, 125)
+			assertErrorLine(t, r, "no such container")
+			assertNoOrphanLayers(t, s)
+		})
+	}
+}
+
