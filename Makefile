@@ -3,7 +3,8 @@ GO        ?= go
 BUILDTAGS ?= containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs
 GOFLAGS_BUILD = -trimpath -tags "$(BUILDTAGS)"
 BIN       := bin
-# nook-idle (monitor/idle/idle.c) and nook-pause (userns/pause/pause.c) are freestanding: no libc,
+# nook-idle (monitor/idle/idle.c), nook-pause (userns/pause/pause.c) and nook-init
+# (runtime/nookinit/init.c) are freestanding: no libc,
 # their own _start and system calls (internal/freestanding/sys.h).
 IDLE_CFLAGS = -Iinternal/freestanding -Os -static -nostdlib -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables -fno-pie -no-pie -Wall -Wextra -s
 
@@ -12,7 +13,7 @@ IDLE_CFLAGS = -Iinternal/freestanding -Os -static -nostdlib -ffreestanding -fno-
 all: build
 
 help:
-	@echo "build      bin/nook, bin/nook-engine, bin/nook-engine-lean, bin/nook-runtime, bin/nook-idle and bin/nook-pause (needs gcc and libc6-dev)"
+	@echo "build      bin/nook, bin/nook-engine, bin/nook-engine-lean, bin/nook-runtime, bin/nook-idle, bin/nook-pause and bin/nook-init (needs gcc and libc6-dev)"
 	@echo "test       unit tests, then the end-to-end suite as an unprivileged user"
 	@echo "test-unit  go test of the pure packages"
 	@echo "test-e2e   the end-to-end suite only (test/run-e2e.sh)"
@@ -35,6 +36,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/nook-runtime ./cmd/nook-runtime
 	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-idle monitor/idle/idle.c
 	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-pause userns/pause/pause.c
+	$(CC) $(IDLE_CFLAGS) -o $(BIN)/nook-init runtime/nookinit/init.c
 
 vet:
 	$(GO) vet -tags "$(BUILDTAGS)" ./...

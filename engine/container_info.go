@@ -140,6 +140,7 @@ type ContainerHostConfig struct {
 	AutoRemove    bool                     `json:"AutoRemove"`
 	RestartPolicy map[string]any           `json:"RestartPolicy"`
 	PortBindings  map[string][]PortBinding `json:"PortBindings"`
+	Init          *bool                    `json:"Init"` // --init; null when not given, as Docker's
 }
 
 // ContainerNetSettings is the NetworkSettings of ContainerInspect. The top-level address
@@ -194,6 +195,9 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 			restart = o.Restart
 		}
 		d.HostConfig.AutoRemove = o.Remove
+		if o.Init {
+			d.HostConfig.Init = &o.Init
+		}
 	}
 	name, max, _ := ParseRestart(restart)
 	d.HostConfig.RestartPolicy = map[string]any{"Name": name, "MaximumRetryCount": max}

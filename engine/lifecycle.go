@@ -177,6 +177,11 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 		Terminal: o.TTY, NetworkNS: netns,
 		HostsFile: files.hosts, HostnameFile: files.hostname, ResolvConf: files.resolv,
 	}
+	if o.Init {
+		if so.Init, err = userns.InitPath(); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.applyLimits(&so, o.LimitOptions, id); err != nil {
 		return nil, err
 	}

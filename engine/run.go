@@ -46,6 +46,7 @@ type RunOptions struct {
 	Restart        string   // --restart no|always|unless-stopped|on-failure[:N]
 	DetachKeys     []byte   `json:"-"` // -it: the sequence that detaches (monitor.ParseDetachKeys); nil cannot
 	Labels         []string // --label KEY[=VALUE], over the image's labels
+	Init           bool     // --init: bin/nook-init is PID 1, reaps orphans and passes signals on
 	Stdin          *os.File `json:"-"`
 	Stdout         *os.File `json:"-"`
 	Stderr         *os.File `json:"-"`

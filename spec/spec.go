@@ -50,7 +50,14 @@ type Options struct {
 	NoNewPrivileges *bool
 	// Resources are the cgroup limits, for the engine to apply.
 	Resources *specs.LinuxResources
+	// Init is the host path of bin/nook-init for --init: it is bind-mounted at InitPath and
+	// runs Args as its child. "" runs Args as the container's PID 1.
+	Init string
 }
+
+// InitPath is where --init's program is in the container: on nook's own /dev tmpfs, so that
+// nothing is added to the image's files (Docker's /sbin/docker-init is).
+const InitPath = "/dev/init"
 
 // DefaultPath is PATH when neither the image nor the user sets it.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -111,7 +118,11 @@ func New(o Options) (*specs.Spec, error) {
 	g.SetRootPath(o.Rootfs)
 	g.SetRootReadonly(o.ReadOnly)
 	g.SetHostname(o.Hostname)
-	g.SetProcessArgs(o.Args)
+	if o.Init != "" {
+		g.SetProcessArgs(append([]string{InitPath, "--"}, o.Args...))
+	} else {
+		g.SetProcessArgs(o.Args)
+	}
 	g.SetProcessCwd(filepath.Clean(cwd))
 	g.SetProcessTerminal(o.Terminal)
 	g.SetProcessNoNewPrivileges(o.NoNewPrivileges == nil || *o.NoNewPrivileges)
@@ -305,6 +316,9 @@ func mounts(o Options, hostNet bool) []specs.Mount {
 	}
 	for _, d := range devices {
 		ms = append(ms, specs.Mount{Destination: d, Type: "bind", Source: d, Options: []string{"bind", "nosuid", "noexec"}})
+	}
+	if o.Init != "" {
+		ms = append(ms, specs.Mount{Destination: InitPath, Type: "bind", Source: o.Init, Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	}
 	rw := "rw"
 	if o.ReadOnly {

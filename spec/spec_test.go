@@ -358,3 +358,42 @@ func TestNofileLimits(t *testing.T) {
 		}
 	}
 }
+
+// --init: nook-init at InitPath runs the command, bind-mounted read-only over nook's /dev.
+func TestNewInit(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(Options{Args: []string{"sleep", "1"}, Rootfs: root, Init: "/opt/nook/bin/nook-init"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Process.Args, " "); got != "/dev/init -- sleep 1" {
+		t.Errorf("args with Init: %q, want \"/dev/init -- sleep 1\"", got)
+	}
+	var found, afterDev bool
+	for _, m := range s.Mounts {
+		if m.Destination == "/dev" {
+			afterDev = true
+		}
+		if m.Destination == InitPath {
+			found = true
+			if !afterDev || m.Source != "/opt/nook/bin/nook-init" || !slices.Contains(m.Options, "ro") || !slices.Contains(m.Options, "bind") {
+				t.Errorf("the init's mount: %+v (after /dev: %v), want a read-only bind of the host's nook-init after /dev", m, afterDev)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no mount at %s in %+v", InitPath, s.Mounts)
+	}
+	s, err = New(Options{Args: []string{"sleep", "1"}, Rootfs: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Process.Args, " "); got != "sleep 1" {
+		t.Errorf("args without Init: %q", got)
+	}
+	for _, m := range s.Mounts {
+		if m.Destination == InitPath {
+			t.Errorf("a mount at %s without Init", InitPath)
+		}
+	}
+}

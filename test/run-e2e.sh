@@ -20,7 +20,7 @@ if [ -n "${NOOK_E2E_RUN:-}" ]; then
 	args+=(-test.run "$NOOK_E2E_RUN")
 fi
 
-for b in bin/nook bin/nook-engine bin/nook-engine-lean bin/nook-runtime bin/nook-idle bin/nook-pause; do
+for b in bin/nook bin/nook-engine bin/nook-engine-lean bin/nook-runtime bin/nook-idle bin/nook-pause bin/nook-init; do
 	if [ ! -x "$b" ]; then
 		nook_err "$repo/$b is missing: run \`make build\` first"
 		exit 1

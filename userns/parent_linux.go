@@ -35,6 +35,10 @@ func EnginePath() (string, error) { return helperPath("nook-engine", "NOOK_ENGIN
 // with $NOOK_ENGINE_LEAN.
 func LeanEnginePath() (string, error) { return helperPath("nook-engine-lean", "NOOK_ENGINE_LEAN") }
 
+// InitPath finds bin/nook-init, the container's PID 1 with `run --init`, as EnginePath finds
+// the engine, with $NOOK_INIT.
+func InitPath() (string, error) { return helperPath("nook-init", "NOOK_INIT") }
+
 func helperPath(name, env string) (string, error) {
 	if p := os.Getenv(env); p != "" {
 		return p, nil

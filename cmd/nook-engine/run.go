@@ -79,6 +79,7 @@ func addRunFlags(c *cobra.Command, o *engine.RunOptions, entrypoint *string) {
 	f.StringVarP(&o.Hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.Name, "name", "", "assign a name to the container")
 	f.StringArrayVarP(&o.Labels, "label", "l", nil, "set a label on the container: KEY[=VALUE]")
+	f.BoolVar(&o.Init, "init", false, "run an init (bin/nook-init) as PID 1 that reaps orphaned processes and passes signals on to the command")
 	f.StringVar(&o.Network, "network", "", "network: slirp4netns[:allow_host_loopback=true,port_handler=builtin|slirp4netns,bypass4netns=true (TCP to the host and published TCP ports in the host's namespace)], pasta, none, host or a user network's name (default slirp4netns where it works, else none: see nook info)")
 	f.StringVar(&o.Network, "net", "", "network (same as --network)")
 	f.StringArrayVar(&o.NetworkAliases, "network-alias", nil, "another name of the container on its user network")

@@ -1,5 +1,6 @@
 /*
- * The system-call layer of nook's freestanding C programs (bin/nook-idle, bin/nook-pause):
+ * The system-call layer of nook's freestanding C programs (bin/nook-idle, bin/nook-pause,
+ * bin/nook-init):
  * no libc, -static -nostdlib -ffreestanding, so that each maps a few pages and nothing else
  * (docs/decisions.md). Each program defines start_c(long *sp), called by _start below with
  * the initial stack: argc, argv..., 0, envp..., 0.
@@ -14,7 +15,8 @@ enum { SYS_read = 0, SYS_write = 1, SYS_close = 3, SYS_rt_sigprocmask = 14, SYS_
        SYS_exit = 60, SYS_fcntl = 72, SYS_getcwd = 79, SYS_chdir = 80, SYS_setsid = 112,
        SYS_getdents64 = 217, SYS_waitid = 247, SYS_openat = 257, SYS_readlinkat = 267,
        SYS_ppoll = 271, SYS_signalfd4 = 289, SYS_setns = 308, SYS_execveat = 322,
-       SYS_pidfd_send_signal = 424, SYS_close_range = 436 };
+       SYS_pidfd_send_signal = 424, SYS_close_range = 436, SYS_ioctl = 16, SYS_getpid = 39,
+       SYS_clone = 56, SYS_kill = 62, SYS_setpgid = 109 };
 
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -40,7 +42,8 @@ enum { SYS_read = 63, SYS_write = 64, SYS_close = 57, SYS_rt_sigprocmask = 135, 
        SYS_exit = 93, SYS_fcntl = 25, SYS_getcwd = 17, SYS_chdir = 49, SYS_setsid = 157,
        SYS_getdents64 = 61, SYS_waitid = 95, SYS_openat = 56, SYS_readlinkat = 78,
        SYS_ppoll = 73, SYS_signalfd4 = 74, SYS_setns = 268, SYS_execveat = 281,
-       SYS_pidfd_send_signal = 424, SYS_close_range = 436 };
+       SYS_pidfd_send_signal = 424, SYS_close_range = 436, SYS_ioctl = 29, SYS_getpid = 172,
+       SYS_clone = 220, SYS_kill = 129, SYS_setpgid = 154 };
 
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
