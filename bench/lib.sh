@@ -9,7 +9,7 @@
 bench_as_user() {
 	local name=$1 deps=$2 b out rc=0
 	shift 2
-	for b in nook nook-engine nook-engine-lean nook-runtime nook-idle nook-pause; do
+	for b in nook nook-engine nook-engine-lean nook-runtime nook-idle nook-pause nook-init; do
 		[[ -x $repo/bin/$b ]] || { echo "bench: $repo/bin/$b is missing; run 'make build' first" >&2; exit 2; }
 	done
 	[[ ${BENCH_PODMAN:-0} == 1 ]] && deps="$deps podman runc"

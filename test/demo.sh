@@ -24,7 +24,7 @@ NOOK_TEST_USER=$(nook_setup_user nookdemo)
 home=$(getent passwd "$NOOK_TEST_USER" | cut -d: -f6)
 dir=$home/nook-demo
 install -d -m 0755 -o "$NOOK_TEST_USER" -g "$(id -g "$NOOK_TEST_USER")" "$dir"
-install -m 0755 bin/nook bin/nook-engine bin/nook-engine-lean bin/nook-runtime bin/nook-idle bin/nook-pause "$dir/"
+install -m 0755 bin/nook bin/nook-engine bin/nook-engine-lean bin/nook-runtime bin/nook-idle bin/nook-pause bin/nook-init "$dir/"
 install -m 0644 test/lib.sh "$dir/lib.sh"
 install -m 0755 test/demo-user.sh "$dir/demo-user.sh"
 nook_log "running the demo as $NOOK_TEST_USER (nook installed in $dir)"
