@@ -63,7 +63,7 @@ func leanCommands() []*cobra.Command {
 		newVolumeCmd(), newStatsCmd(),
 		newCreateCmd(), newStartCmd(), newStopCmd(), newRestartCmd(), newKillCmd(), newLogsCmd(),
 		newExecCmd(), newWaitCmd(), newPortCmd(), newCpCmd(), newTopCmd(), newAttachCmd(),
-		newNetworkCmd(),
+		newNetworkCmd(), newRenameCmd(),
 	}
 }
 
