@@ -169,6 +169,21 @@ func newMon(cfgPath string) (*mon, error) {
 	return m, nil
 }
 
+// memberName is the container's name on its user network as its config says now: `nook
+// rename` rewrites the config of a running container, whose monitor joins the network again
+// under that name when its restart policy starts it again.
+func (m *mon) memberName(name string) string {
+	b, err := os.ReadFile(m.cfgPath)
+	if err != nil {
+		return name
+	}
+	var cfg Config
+	if json.Unmarshal(b, &cfg) != nil || cfg.Network == nil || cfg.Network.UserNet == nil {
+		return name
+	}
+	return cfg.Network.UserNet.Name
+}
+
 // notify routes the signals the monitor forwards to the container to m.sigs (watch forwards
 // them).
 func (m *mon) notify() {
@@ -290,6 +305,11 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 			}
 			c := *m.cfg.Network
 			c.Runtime = m.cfg.Runtime
+			if c.UserNet != nil {
+				u := *c.UserNet
+				u.Name = m.memberName(u.Name)
+				c.UserNet = &u
+			}
 			var err error
 			r.net, err = StartNetwork(&c, pid, m.cfg.RunDir)
 			return err

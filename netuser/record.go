@@ -261,6 +261,32 @@ func Remove(graphRoot, runRoot string, n *Network) error {
 	return nil
 }
 
+// Prune removes every network that has no members (running containers) and that keep (nil:
+// none) does not keep, and returns their names: `network prune`, and `system prune`, which keeps
+// the networks its remaining containers are on.
+func Prune(graphRoot, runRoot string, keep func(name string) bool) ([]string, error) {
+	ns, err := List(graphRoot)
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	for i := range ns {
+		if keep != nil && keep(ns[i].Name) {
+			continue
+		}
+		var inUse *InUseError
+		err := Remove(graphRoot, runRoot, &ns[i])
+		if errors.As(err, &inUse) {
+			continue
+		}
+		if err != nil {
+			return gone, err
+		}
+		gone = append(gone, ns[i].Name)
+	}
+	return gone, nil
+}
+
 // InUseError is `network rm` of a network with members.
 type InUseError struct{ Name, ID string }
 

@@ -194,3 +194,37 @@ func socketPath(dir string) (string, func(), error) {
 	}
 	return fmt.Sprintf("/proc/self/fd/%d/keeper.sock", fd), func() { unix.Close(fd) }, nil
 }
+
+// RenameMember gives container id's lease on network name its new name and rewrites every
+// member's /etc/hosts, so the others reach it by that name at once. Nothing to do when the
+// network's keeper does not run or id is not a member (it joins under the new name next start).
+// The keeper reads the leases again under the same lock at every join and leave.
+func RenameMember(runRoot, name, id, newName string) error {
+	dir := StateDir(runRoot, name)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	unlock, err := lockState(runRoot, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ls, err := liveLeases(dir)
+	if err != nil {
+		return err
+	}
+	found := false
+	for i := range ls {
+		if ls[i].ID == id {
+			ls[i].Name, found = newName, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	if err := writeLeases(dir, ls); err != nil {
+		return err
+	}
+	rewriteHosts(ls)
+	return nil
+}

@@ -227,21 +227,9 @@ func newNetworkPruneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ns, err := netuser.List(p.GraphRoot)
+			gone, err := netuser.Prune(p.GraphRoot, p.RunRoot, nil)
 			if err != nil {
 				return networkError(err)
-			}
-			var gone []string
-			for i := range ns {
-				var inUse *netuser.InUseError
-				err := netuser.Remove(p.GraphRoot, p.RunRoot, &ns[i])
-				if errors.As(err, &inUse) {
-					continue
-				}
-				if err != nil {
-					return networkError(err)
-				}
-				gone = append(gone, ns[i].Name)
 			}
 			if len(gone) > 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "Deleted Networks:")

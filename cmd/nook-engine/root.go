@@ -22,7 +22,14 @@ var g globals
 // needsEngine marks commands that work on the store, inside nook's user namespace.
 const needsEngine = "nook.engine"
 
-func newRootCmd() *cobra.Command { return newRoot(append(leanCommands(), imageCommands()...)) }
+func newRootCmd() *cobra.Command {
+	root := newRoot(append(leanCommands(), imageCommands()...))
+	// The system group is in both engines (system info); the full engine adds df and prune.
+	if sys, _, err := root.Find([]string{"system"}); err == nil && sys != root {
+		sys.AddCommand(systemImageCommands()...)
+	}
+	return root
+}
 
 // newRoot is the root command with cmds under it.
 func newRoot(cmds []*cobra.Command) *cobra.Command {
@@ -63,7 +70,7 @@ func leanCommands() []*cobra.Command {
 		newVolumeCmd(), newStatsCmd(),
 		newCreateCmd(), newStartCmd(), newStopCmd(), newRestartCmd(), newKillCmd(), newLogsCmd(),
 		newExecCmd(), newWaitCmd(), newPortCmd(), newCpCmd(), newTopCmd(), newAttachCmd(),
-		newNetworkCmd(),
+		newNetworkCmd(), newRenameCmd(), newSystemCmd(),
 	}
 }
 
