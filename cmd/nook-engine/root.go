@@ -22,7 +22,15 @@ var g globals
 // needsEngine marks commands that work on the store, inside nook's user namespace.
 const needsEngine = "nook.engine"
 
-func newRootCmd() *cobra.Command { return newRoot(append(leanCommands(), imageCommands()...)) }
+func newRootCmd() *cobra.Command {
+	root := newRoot(append(leanCommands(), imageCommands()...))
+	// The container commands that only the full engine has (commit, diff, export: images.go)
+	// join the `container` group of the lean ones.
+	if c, _, err := root.Find([]string{"container"}); err == nil && c != root {
+		c.AddCommand(containerImageCommands()...)
+	}
+	return root
+}
 
 // newRoot is the root command with cmds under it.
 func newRoot(cmds []*cobra.Command) *cobra.Command {
