@@ -173,7 +173,7 @@ func (e *Engine) whilePaused(c *Container, pause bool, read func() error) error 
 	}
 	d := e.cgroups()
 	if !d.Usable() {
-		return fmt.Errorf("--pause: nook freezes a container with its cgroup v2 freezer, and it has none (%s); commit without --pause to read the layer while the container runs", d.Reason)
+		return errors.New("--pause: nook freezes a running container with its cgroup v2 freezer, and this host delegates no cgroup v2 to nook; commit without --pause to read the layer while the container runs")
 	}
 	cg := filepath.Join(cgroups.PathFor(d, c.ID), "cgroup.freeze")
 	if err := os.WriteFile(cg, []byte("1"), 0o644); err != nil {
@@ -213,9 +213,11 @@ func (e *Engine) Diff(ref string) ([]Change, error) {
 		return nil, fmt.Errorf("read the changes of container %s: %w", ref, err)
 	}
 	var out []Change
+	artifactDirs := map[string]bool{} // directories changed by the init's mount points
 	for _, ch := range chs {
 		p := filepath.Clean("/" + ch.Path)
 		if ch.Kind == archive.ChangeAdd && slices.Contains(mountArtifacts, strings.TrimPrefix(p, "/")) {
+			artifactDirs[filepath.Dir(p)] = true
 			continue
 		}
 		k := "C"
@@ -227,8 +229,27 @@ func (e *Engine) Diff(ref string) ([]Change, error) {
 		}
 		out = append(out, Change{Kind: k, Path: p})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	// Such a directory is the container's change only when something else below it changed.
+	out = slices.DeleteFunc(out, func(c Change) bool {
+		return c.Kind == "C" && artifactDirs[c.Path] && !slices.ContainsFunc(out, func(o Change) bool {
+			return strings.HasPrefix(o.Path, c.Path+"/")
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return walkOrder(out[i].Path, out[j].Path) })
 	return out, nil
+}
+
+// walkOrder is the order of a depth-first walk that reads each directory sorted, the order
+// Docker's overlay driver finds changes in: a directory's contents come right after it, so
+// "/a/b" comes before "/a-b" (which a plain string sort puts first, '-' < '/').
+func walkOrder(a, b string) bool {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		if as[i] != bs[i] {
+			return as[i] < bs[i]
+		}
+	}
+	return len(as) < len(bs)
 }
 
 // Export writes a tar of the container's whole root filesystem (its merged view) to w. The
