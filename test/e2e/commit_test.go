@@ -6,11 +6,14 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var imageIDLine = regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`)
@@ -259,4 +262,51 @@ func readExport(t *testing.T, r io.Reader) map[string]exportEntry {
 		t.Fatalf("the exported tar is empty")
 	}
 	return out
+}
+
+// Every rootfs mode: diff, commit (of a stopped and of a running container) and export read
+// the layer the same way.
+func TestCommitRootfsModes(t *testing.T) {
+	for _, mode := range []string{"overlay", "fuse-overlayfs", "copy"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "fuse-overlayfs" {
+				if _, err := exec.LookPath("fuse-overlayfs"); err != nil {
+					t.Fatalf("fuse-overlayfs is not installed (apt-get install fuse-overlayfs)")
+				}
+				fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+				if err != nil {
+					skipf(t, "/dev/fuse is not usable by this user (%v); distributions ship it mode 0666", err)
+				}
+				unix.Close(fd)
+			}
+			requireSubIDs(t)
+			s := newStore(t, "commit-"+mode, storeOptions{flags: []string{"--rootfs-mode", mode}}, false)
+			s.mustNook(t, "run", "--name", "m", "demo", "sh", "-c",
+				"echo hi > /home/user/f && chown 1000:1000 /home/user/f && echo extra:x:2000: >> /etc/group && rm /bin/yes")
+			assertEqual(t, "diff", s.mustNook(t, "diff", "m").Stdout,
+				"C /bin\nD /bin/yes\nC /etc\nC /etc/group\nC /home\nC /home/user\nA /home/user/f\n")
+			s.mustNook(t, "commit", "m", "img")
+			assertEqual(t, "the committed image", s.mustNook(t, "run", "--rm", "img", "sh", "-c",
+				"stat -c %u /home/user/f; tail -n 1 /etc/group; ls /bin/yes 2>/dev/null || echo no-yes").Stdout, "1000\nextra:x:2000:\nno-yes\n")
+			var buf bytes.Buffer
+			tarOf(t, s, []string{"export", "m"}, &buf)
+			if h, ok := readExport(t, &buf)["home/user/f"]; !ok || h.uid != 1000 || h.body != "hi\n" {
+				t.Errorf("export: home/user/f is %+v (present %v), want uid 1000 and \"hi\\n\"", h, ok)
+			}
+
+			s.mustNook(t, "run", "-d", "--name", "r", "demo", "sh", "-c", "echo up > /up; sleep 1000")
+			deadline := time.Now().Add(20 * time.Second)
+			for !strings.Contains(s.mustNook(t, "diff", "r").Stdout, "A /up\n") {
+				if time.Now().After(deadline) {
+					t.Fatalf("diff of the running container never showed /up")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			s.mustNook(t, "commit", "r", "running")
+			assertEqual(t, "the running container's commit", s.mustNook(t, "run", "--rm", "running", "cat", "/up").Stdout, "up\n")
+			s.mustNook(t, "rm", "-f", "r", "m")
+			s.mustNook(t, "rmi", "img", "running")
+			assertNoOrphanLayers(t, s)
+		})
+	}
 }
