@@ -217,6 +217,37 @@ func cleanParseError(err error) error {
 	return errors.New(msg)
 }
 
+// changeInstructions are the instructions `nook commit --change` applies, as Docker's.
+var changeInstructions = []string{"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
+
+// ParseChange parses one `nook commit --change` value: a Dockerfile instruction that changes
+// only the image's configuration.
+func ParseChange(line string) (instructions.Command, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("invalid --change %q: %s", line, fmt.Sprintf(format, args...))
+	}
+	res, err := parser.Parse(strings.NewReader(line + "\n"))
+	if err != nil {
+		return nil, bad("%v", cleanParseError(err))
+	}
+	if len(res.AST.Children) != 1 {
+		return nil, bad("give one instruction per --change")
+	}
+	n := res.AST.Children[0]
+	if !slices.Contains(changeInstructions, strings.ToUpper(n.Value)) {
+		return nil, bad("%s cannot be applied by a commit: use one of %s", strings.ToUpper(n.Value), strings.Join(changeInstructions, ", "))
+	}
+	v, err := instructions.ParseInstruction(n)
+	if err != nil {
+		return nil, bad("%v", cleanParseError(err))
+	}
+	c, ok := v.(instructions.Command)
+	if !ok {
+		return nil, bad("not an instruction")
+	}
+	return c, nil
+}
+
 // ParseTrigger parses an ONBUILD trigger of a base image as the instruction it holds.
 func ParseTrigger(expr string) (*Step, error) {
 	res, err := parser.Parse(strings.NewReader(expr + "\n"))

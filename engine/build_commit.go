@@ -151,19 +151,27 @@ func (b *builder) takeChanges(layerID string, ranInit bool, stubs []string) (*ch
 	return ch, nil
 }
 
-// tarChanges is diff for fuse-overlayfs and copy modes: the tar, without the init's
-// artifacts, to a file that PutLayer unpacks. The store's Diff holds the layer store's lock
-// while it is read, so the tar is read to its end before the layer is stored.
+// tarChanges is diff for fuse-overlayfs and copy modes.
 func (b *builder) tarChanges(layerID string, ranInit bool) (*newLayer, error) {
+	return b.e.tarChanges(b.tmp, layerID, ranInit)
+}
+
+// tarChanges reads a container layer's changes as the store's Diff gives them (whiteouts for
+// what was deleted), without the init's artifacts when ranInit, into a file in tmp that
+// PutLayer unpacks (commitImage); nil when there are none. It leaves the layer as it is, so
+// `nook commit` uses it on containers that stay, running or not. The store's Diff holds the
+// layer store's lock while it is read, so the tar is read to its end before the layer is
+// stored.
+func (e *Engine) tarChanges(tmp, layerID string, ranInit bool) (*newLayer, error) {
 	none := archive.Uncompressed
-	rc, err := b.e.Store.Diff("", layerID, &storage.DiffOptions{Compression: &none})
+	rc, err := e.Store.Diff("", layerID, &storage.DiffOptions{Compression: &none})
 	if err != nil {
 		return nil, fmt.Errorf("read the container's changes: %w", err)
 	}
 	// Closed once, on every path: closing it releases the layer store's lock.
 	rc = &closeOnce{ReadCloser: rc}
 	defer rc.Close()
-	tarFile, err := os.CreateTemp(b.tmp, "layer-")
+	tarFile, err := os.CreateTemp(tmp, "layer-")
 	if err != nil {
 		return nil, err
 	}

@@ -105,7 +105,15 @@ func imageCommands() []*cobra.Command {
 		newImportCmd(), newImagesCmd(), newImageCmd(), newRmiCmd(),
 		newPullCmd(), newPushCmd(), newLoginCmd(), newLogoutCmd(), newTagCmd(), newInspectCmd(),
 		newHistoryCmd(), newSaveCmd(), newLoadCmd(), newBuildCmd(),
+		newCommitCmd(), newDiffCmd(), newExportCmd(),
 	}
+}
+
+// containerImageCommands are the `nook container` commands that only the full engine has:
+// commit makes an image (containers/image's manifests, buildkit's parser for --change), and
+// diff and export go with it (lean.go has the lean engine's empty list).
+func containerImageCommands() []*cobra.Command {
+	return []*cobra.Command{newCommitCmd(), newDiffCmd(), newExportCmd()}
 }
 
 func newImageCmd() *cobra.Command {

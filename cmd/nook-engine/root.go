@@ -28,6 +28,11 @@ func newRootCmd() *cobra.Command {
 	if sys, _, err := root.Find([]string{"system"}); err == nil && sys != root {
 		sys.AddCommand(systemImageCommands()...)
 	}
+	// The container commands that only the full engine has (commit, diff, export: images.go)
+	// join the `container` group of the lean ones.
+	if c, _, err := root.Find([]string{"container"}); err == nil && c != root {
+		c.AddCommand(containerImageCommands()...)
+	}
 	return root
 }
 
