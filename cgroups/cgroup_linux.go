@@ -139,6 +139,8 @@ type Stats struct {
 	MemoryLimit uint64 // memory.max; 0 for none
 	Pids        uint64 // pids.current
 	PidsLimit   uint64 // pids.max; 0 for none
+	IORead      uint64 // io.stat rbytes, every device
+	IOWrite     uint64 // io.stat wbytes
 }
 
 // ReadStats reads the usage of the cgroup at dir; missing files (a
@@ -162,6 +164,17 @@ func ReadStats(dir string) (Stats, error) {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
 				s.CPUUsec, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "io.stat")); err == nil {
+		for _, f := range strings.Fields(string(b)) { // "8:0 rbytes=N wbytes=N rios=N ..." per device
+			if v, ok := strings.CutPrefix(f, "rbytes="); ok {
+				n, _ := strconv.ParseUint(v, 10, 64)
+				s.IORead += n
+			} else if v, ok := strings.CutPrefix(f, "wbytes="); ok {
+				n, _ := strconv.ParseUint(v, 10, 64)
+				s.IOWrite += n
 			}
 		}
 	}

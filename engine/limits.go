@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -450,58 +449,4 @@ func (e *Engine) mountFlag(v, containerID string) (specs.Mount, error) {
 		return tmpfsMount(dst, strings.Join(opts, ","))
 	}
 	return specs.Mount{}, fmt.Errorf("type %q: use bind, volume or tmpfs", kv["type"])
-}
-
-// ContainerStats is one line of `nook stats`.
-type ContainerStats struct {
-	ID, Name   string
-	CPUPercent float64 // over the sampling interval
-	cgroups.Stats
-}
-
-// Stats samples the running containers' cgroups twice, interval apart
-// (CPU % needs two readings). Without delegation no container has a
-// cgroup: the error says why.
-func (e *Engine) Stats(refs []string, interval time.Duration) ([]ContainerStats, error) {
-	d := e.cgroups()
-	if !d.Usable() {
-		return nil, fmt.Errorf("%w: %s", cgroups.ErrNotDelegated, d.Reason)
-	}
-	var cs []Container
-	if len(refs) == 0 {
-		all, err := e.Containers()
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range all {
-			if c.State == StateRunning {
-				cs = append(cs, c)
-			}
-		}
-	}
-	for _, r := range refs {
-		c, err := e.FindContainer(r)
-		if err != nil {
-			return nil, err
-		}
-		if c.State != StateRunning {
-			return nil, fmt.Errorf("container %s is not running", r)
-		}
-		cs = append(cs, *c)
-	}
-	first := make([]cgroups.Stats, len(cs))
-	for i, c := range cs {
-		first[i], _ = cgroups.ReadStats(cgroups.PathFor(d, c.ID))
-	}
-	time.Sleep(interval)
-	var out []ContainerStats
-	for i, c := range cs {
-		s, err := cgroups.ReadStats(cgroups.PathFor(d, c.ID))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		cpu := float64(s.CPUUsec-min(s.CPUUsec, first[i].CPUUsec)) / float64(interval.Microseconds()) * 100
-		out = append(out, ContainerStats{ID: c.ID, Name: c.Name, CPUPercent: cpu, Stats: s})
-	}
-	return out, nil
 }

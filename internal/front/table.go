@@ -80,7 +80,7 @@ var Table = map[string]Command{
 	"run":                {Engine: true, Lean: true, Values: " --cap-add --cap-drop --cpus --detach-keys --device-read-bps --device-write-bps --entrypoint --env --env-file --hostname --label --memory --memory-swap --mount --name --net --network --network-alias --pids-limit --publish --restart --security-opt --tmpfs --ulimit --user --volume --workdir -e -h -l -m -p -u -v -w ", Bools: " --detach --init --interactive --privileged --publish-all --read-only --rm --tty -P -d -i -t "},
 	"save":               {Engine: true, Interspersed: true, Values: " --format --output -o ", Bools: " --quiet -q "},
 	"start":              {Engine: true, Lean: true, Interspersed: true, Values: " --detach-keys ", Bools: " --attach --interactive -a -i "},
-	"stats":              {Engine: true, Lean: true, Interspersed: true},
+	"stats":              {Engine: true, Lean: true, Interspersed: true, Values: " --format ", Bools: " --all --no-stream --no-trunc -a "},
 	"stop":               {Engine: true, Lean: true, Interspersed: true, Values: " --time --timeout -t "},
 	"system":             {Group: true},
 	"system df":          {Engine: true, Interspersed: true, Values: " --format "},

@@ -104,17 +104,14 @@ func TestLimitMemory(t *testing.T) {
 	assertNotContains(t, "memory exhaustion", r.Stdout, "SURVIVED")
 }
 
-// TestLimitCPUAndStats: --cpus writes cpu.max and `nook stats` shows the
-// container; elsewhere both say why not.
-func TestLimitCPUAndStats(t *testing.T) {
+// TestLimitCPU: --cpus writes cpu.max; elsewhere it says why not. (`nook stats` works
+// everywhere: TestStats.)
+func TestLimitCPU(t *testing.T) {
 	s := useMain(t)
 	args := []string{"run", "--rm", "--cpus", "0.5", "demo", "cat", "/sys/fs/cgroup/cpu.max"}
 	if ok, why := cgroupDelegated(t, s, "cpu"); !ok {
 		assertNotDelegatedError(t, s, s.nook(t, args...))
-		r := s.nook(t, "stats")
-		assertExit(t, r, 125)
-		assertErrorLine(t, r, "cgroup")
-		skipf(t, "--cpus and nook stats not proven: %s (the clear refusals were)", why)
+		skipf(t, "--cpus not proven: %s (the clear refusal was)", why)
 	}
 	r := s.mustNook(t, args...)
 	assertEqual(t, "cpu.max", strings.TrimSpace(r.Stdout), "50000 100000")
