@@ -170,6 +170,6 @@ func newContainerCmd() *cobra.Command {
 	c.AddCommand(ls, rm, newContainerPruneCmd(), newContainerCleanupCmd(),
 		newCreateCmd(), newStartCmd(), newStopCmd(), newRestartCmd(), newKillCmd(), newLogsCmd(),
 		newExecCmd(), newWaitCmd(), newPortCmd(), newCpCmd(), newTopCmd(), newAttachCmd(),
-		newContainerInspectCmd(), newRenameCmd())
+		newContainerInspectCmd(), newRenameCmd(), newStatsCmd())
 	return c
 }

@@ -27,6 +27,7 @@ var Table = map[string]Command{
 	"container restart":  {Engine: true, Lean: true, Interspersed: true, Values: " --time -t "},
 	"container rm":       {Engine: true, Lean: true, Interspersed: true, Bools: " --force -f "},
 	"container start":    {Engine: true, Lean: true, Interspersed: true, Values: " --detach-keys ", Bools: " --attach --interactive -a -i "},
+	"container stats":    {Engine: true, Lean: true, Interspersed: true, Values: " --format ", Bools: " --all --no-stream --no-trunc -a "},
 	"container stop":     {Engine: true, Lean: true, Interspersed: true, Values: " --time --timeout -t "},
 	"container top":      {Engine: true, Lean: true, Interspersed: true},
 	"container wait":     {Engine: true, Lean: true, Interspersed: true},
