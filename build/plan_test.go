@@ -2,6 +2,7 @@ package build
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -211,4 +212,26 @@ func TestRunMounts(t *testing.T) {
 	if id := CacheMountID(&instructions.Mount{Type: instructions.MountTypeCache, Target: "/var/cache/apt/"}); id != "/var/cache/apt" {
 		t.Errorf("default cache id %q, want the target", id)
 	}
+}
+
+// FuzzParseChange checks that no --change line makes the parser panic, that every error is
+// one line naming --change, and that what it accepts is one of the instructions a commit
+// may apply.
+func FuzzParseChange(f *testing.F) {
+	for _, s := range []string{`CMD ["echo","hi"]`, "ENV A=1 B=2", "EXPOSE 80/udp", "LABEL a=b", "USER 1:1",
+		"WORKDIR /w", "VOLUME /v", "STOPSIGNAL SIGKILL", "ONBUILD RUN x", "ENTRYPOINT sh", "RUN x", "", "CMD [\"a\"\nRUN b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		c, err := ParseChange(line)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "invalid --change ") {
+				t.Fatalf("ParseChange(%q): error %q does not name --change", line, msg)
+			}
+			return
+		}
+		if !slices.Contains(changeInstructions, strings.ToUpper(c.Name())) {
+			t.Fatalf("ParseChange(%q) accepted %s", line, c.Name())
+		}
+	})
 }
