@@ -246,4 +246,3 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 	e.containerNetworks(c, &d.NetworkSettings)
 	return d, nil
 }
-

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -346,4 +347,54 @@ func TestRunSysctl(t *testing.T) {
 	assertEqual(t, "sysctl at start of the created container", first, "1\n")
 	assertEqual(t, "sysctl at start of the stopped container", second, "1\n")
 	assertEqual(t, "HostConfig.Sysctls", field(inspectDoc(t, s, name), "HostConfig", "Sysctls"), `{"kernel.shm_rmid_forced":"1"}`)
+}
+
+func TestImagesFilter(t *testing.T) {
+	s := newStore(t, "images-filter", storeOptions{}, false)
+	build := func(tag, dockerfile string) {
+		t.Helper()
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.mustNook(t, "build", "-q", "-t", tag, dir)
+	}
+	// Creation times are the order the filters read (before, since): one image per second.
+	build("app:old", "FROM demo\nLABEL tier=web team=a\nRUN echo old > /v\n")
+	time.Sleep(1100 * time.Millisecond)
+	build("app:v1", "FROM demo\nLABEL tier=web\nRUN echo v1 > /v\n")
+	time.Sleep(1100 * time.Millisecond)
+	build("app:v1", "FROM demo\nLABEL tier=db\nRUN echo v1b > /v\n") // the first app:v1 is dangling now
+	s.mustNook(t, "tag", "demo", "other/tool:2")
+
+	list := func(args ...string) string {
+		t.Helper()
+		r := s.mustNook(t, append([]string{"images", "--format", "{{.Repository}}:{{.Tag}}"}, args...)...)
+		lines := r.Lines()
+		sort.Strings(lines)
+		return strings.Join(lines, " ")
+	}
+	assertEqual(t, "dangling=true", list("--filter", "dangling=true"), "<none>:<none>")
+	assertEqual(t, "dangling=false", list("-f", "dangling=false"), "app:old app:v1 demo:latest other/tool:2")
+	assertEqual(t, "reference=app", list("--filter", "reference=app"), "app:old app:v1")
+	assertEqual(t, "reference=app:v*", list("--filter", "reference=app:v*"), "app:v1")
+	assertEqual(t, "two references", list("--filter", "reference=other/*", "--filter", "reference=demo"), "demo:latest other/tool:2")
+	assertEqual(t, "label=tier", list("--filter", "label=tier"), "<none>:<none> app:old app:v1")
+	assertEqual(t, "label=tier=web", list("--filter", "label=tier=web"), "<none>:<none> app:old")
+	assertEqual(t, "two labels (all must hold)", list("--filter", "label=tier=web", "--filter", "label=team"), "app:old")
+	assertEqual(t, "label and dangling", list("--filter", "label=tier=web", "--filter", "dangling=false"), "app:old")
+	assertEqual(t, "since=app:old", list("--filter", "since=app:old"), "<none>:<none> app:v1")
+	assertEqual(t, "before=app:v1", list("--filter", "before=app:v1", "--filter", "reference=app"), "app:old")
+	assertEqual(t, "nook image ls --filter", strings.TrimSpace(s.mustNook(t, "image", "ls", "-q", "--filter", "reference=app:old").Stdout), strings.TrimPrefix(imageIDOf(t, s, "app:old"), "sha256:")[:12])
+
+	for _, c := range []struct{ filter, words string }{
+		{"colour=red", "invalid filter 'colour'"},
+		{"dangling=maybe", "dangling=maybe"},
+		{"before=nosuchimage", "nosuchimage"},
+		{"novalue", "bad format of filter"},
+	} {
+		r := s.nook(t, "images", "--filter", c.filter)
+		assertExit(t, r, 125)
+		assertErrorLine(t, r, c.words)
+	}
 }
