@@ -47,6 +47,8 @@ type Record struct {
 	Net        *network          `json:"network,omitempty"` // the network, with the host ports chosen
 	StopSignal string            `json:"stopSignal,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"` // the image's, then --label's
+	// ExposedPorts are the image's, --expose's and -p's container ports ("80/tcp").
+	ExposedPorts []string `json:"exposedPorts,omitempty"`
 }
 
 // containerLabels are a new container's labels: the image's, overridden by --label KEY[=VALUE]

@@ -120,27 +120,37 @@ type ContainerInspectState struct {
 
 // ContainerInspectConfig is the Config of ContainerInspect.
 type ContainerInspectConfig struct {
-	Hostname    string            `json:"Hostname"`
-	User        string            `json:"User"`
-	Env         []string          `json:"Env"`
-	Cmd         []string          `json:"Cmd"`
-	Image       string            `json:"Image"`
-	WorkingDir  string            `json:"WorkingDir"`
-	Tty         bool              `json:"Tty"`
-	OpenStdin   bool              `json:"OpenStdin"`
-	StopSignal  string            `json:"StopSignal,omitempty"`
-	Entrypoint  []string          `json:"Entrypoint"`
-	Labels      map[string]string `json:"Labels"`
-	AttachStdin bool              `json:"AttachStdin"`
+	Hostname     string              `json:"Hostname"`
+	User         string              `json:"User"`
+	Env          []string            `json:"Env"`
+	Cmd          []string            `json:"Cmd"`
+	Image        string              `json:"Image"`
+	WorkingDir   string              `json:"WorkingDir"`
+	Tty          bool                `json:"Tty"`
+	OpenStdin    bool                `json:"OpenStdin"`
+	StopSignal   string              `json:"StopSignal,omitempty"`
+	StopTimeout  *int                `json:"StopTimeout,omitempty"`
+	ExposedPorts map[string]struct{} `json:"ExposedPorts,omitempty"`
+	Entrypoint   []string            `json:"Entrypoint"`
+	Labels       map[string]string   `json:"Labels"`
+	AttachStdin  bool                `json:"AttachStdin"`
 }
 
 // ContainerHostConfig is the HostConfig of ContainerInspect.
 type ContainerHostConfig struct {
-	NetworkMode   string                   `json:"NetworkMode"`
-	AutoRemove    bool                     `json:"AutoRemove"`
-	RestartPolicy map[string]any           `json:"RestartPolicy"`
-	PortBindings  map[string][]PortBinding `json:"PortBindings"`
-	Init          *bool                    `json:"Init"` // --init; null when not given, as Docker's
+	NetworkMode     string                   `json:"NetworkMode"`
+	AutoRemove      bool                     `json:"AutoRemove"`
+	RestartPolicy   map[string]any           `json:"RestartPolicy"`
+	PortBindings    map[string][]PortBinding `json:"PortBindings"`
+	ContainerIDFile string                   `json:"ContainerIDFile"`
+	Dns             []string                 `json:"Dns"`
+	DnsOptions      []string                 `json:"DnsOptions"`
+	DnsSearch       []string                 `json:"DnsSearch"`
+	ExtraHosts      []string                 `json:"ExtraHosts"`
+	GroupAdd        []string                 `json:"GroupAdd"`
+	ShmSize         int64                    `json:"ShmSize"`
+	Sysctls         map[string]string        `json:"Sysctls,omitempty"`
+	Init            *bool                    `json:"Init"` // --init; null when not given, as Docker's
 }
 
 // ContainerNetSettings is the NetworkSettings of ContainerInspect. The top-level address
@@ -197,6 +207,30 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 		d.HostConfig.AutoRemove = o.Remove
 		if o.Init {
 			d.HostConfig.Init = &o.Init
+		}
+		d.Config.StopTimeout = o.StopTimeout
+		h := &d.HostConfig
+		h.ContainerIDFile, h.ExtraHosts, h.GroupAdd = o.CIDFile, o.AddHosts, o.GroupAdd
+		h.Dns, h.DnsOptions, h.DnsSearch = nonNil(o.DNS), nonNil(o.DNSOptions), nonNil(o.DNSSearch)
+		h.ShmSize, _ = parseShmSize(o.ShmSize)
+		if len(o.Sysctls) > 0 {
+			h.Sysctls = map[string]string{}
+			for _, kv := range o.Sysctls {
+				k, v, _ := strings.Cut(kv, "=")
+				h.Sysctls[strings.ReplaceAll(k, "/", ".")] = v
+			}
+		}
+	}
+	if d.HostConfig.ShmSize == 0 {
+		d.HostConfig.ShmSize = 64 << 20 // Docker's default
+	}
+	if d.HostConfig.Dns == nil {
+		d.HostConfig.Dns, d.HostConfig.DnsOptions, d.HostConfig.DnsSearch = []string{}, []string{}, []string{}
+	}
+	if len(c.ExposedPorts) > 0 {
+		d.Config.ExposedPorts = map[string]struct{}{}
+		for _, p := range c.ExposedPorts {
+			d.Config.ExposedPorts[p] = struct{}{}
 		}
 	}
 	name, max, _ := ParseRestart(restart)

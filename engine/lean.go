@@ -32,6 +32,11 @@ func (e *Engine) PullForRun(ctx context.Context, name string, stderr io.Writer) 
 	return nil, needFull("pull " + name)
 }
 
+// PullAlways: `run --pull always` pulls, which is the full engine's.
+func (e *Engine) PullAlways(ctx context.Context, name string, stderr io.Writer) (*storage.Image, error) {
+	return nil, needFull("pull " + name + " (--pull always)")
+}
+
 // otherCandidates: the image is not in the store under Docker's name; what else a short name
 // may be stored under is registries.conf's to say (shortnames.go). A full name has no other.
 func (e *Engine) otherCandidates(name string) ([]reference.Named, error) {

@@ -47,20 +47,46 @@ func (b *bundle) close() {
 }
 
 // create makes the container: the store's record and its layer. Nothing is mounted or started.
-func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *imgspecv1.Image, error) {
-	img, err := e.FindImage(o.Image)
-	if errors.Is(err, ErrImageUnknown) {
-		img, err = e.PullForRun(ctx, o.Image, o.Stderr)
+func (e *Engine) create(ctx context.Context, o RunOptions) (id string, rec *Record, cfg *imgspecv1.Image, err error) {
+	// Flags that need no image are checked before anything is pulled or claimed.
+	pull, err := checkPull(o.Pull)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := checkRunFlags(o); err != nil {
+		return "", nil, nil, err
+	}
+	var img *storage.Image
+	if pull == "always" {
+		img, err = e.PullAlways(ctx, o.Image, o.Stderr)
+	} else {
+		img, err = e.FindImage(o.Image)
+		if errors.Is(err, ErrImageUnknown) && pull == "never" {
+			err = fmt.Errorf("no such image: %s: it is not in the store and --pull never forbids pulling it (nook pull %s)", o.Image, o.Image)
+		} else if errors.Is(err, ErrImageUnknown) {
+			img, err = e.PullForRun(ctx, o.Image, o.Stderr)
+		}
 	}
 	if err != nil {
 		return "", nil, nil, err
 	}
 	timing.Mark("engine image found")
-	cfg, err := e.ImageConfig(ctx, img)
+	cfg, err = e.ImageConfig(ctx, img)
 	if err != nil {
 		return "", nil, nil, err
 	}
 	timing.Mark("engine image config")
+	// Claimed once the lean engine can no longer hand the command to the full one (lean.go),
+	// which would find its own file.
+	cid, err := openCIDFile(o.CIDFile)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer func() {
+		if werr := cid.write(id); werr != nil && err == nil {
+			err = werr
+		}
+	}()
 	args := commandLine(cfg.Config, o.Entrypoint, o.Args)
 	if len(args) == 0 {
 		return "", nil, nil, fmt.Errorf("no command specified: give one after the image name (%s has no Entrypoint or Cmd)", o.Image)
@@ -72,9 +98,24 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 	if restart != "no" && o.Remove {
 		return "", nil, nil, errors.New("conflicting options: --restart and --rm: a container removed when it exits cannot be restarted")
 	}
-	nw, err := e.setupNetwork(o.Network, o.NetworkAliases, o.Publish, o.PublishAll, cfg.Config.ExposedPorts)
+	toPublish, err := exposedSet(cfg.Config.ExposedPorts, o.Expose, nil) // -P publishes --expose's too
 	if err != nil {
 		return "", nil, nil, err
+	}
+	nw, err := e.setupNetwork(o.Network, o.NetworkAliases, o.Publish, o.PublishAll, toPublish)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	exposed, _ := exposedSet(toPublish, nil, nw.Ports)
+	if _, err := parseSysctls(o.Sysctls, nw); err != nil {
+		return "", nil, nil, err
+	}
+	for _, h := range o.AddHosts {
+		if _, ip, _ := parseExtraHost(h); ip == HostGateway {
+			if _, err := hostGatewayIP(nw); err != nil {
+				return "", nil, nil, err
+			}
+		}
 	}
 	env, err := mergeEnv(cfg.Config.Env, o.EnvFiles, o.Env)
 	if err != nil {
@@ -88,12 +129,16 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 	}
 	opts := o
 	opts.EnvFiles, opts.Env = nil, nil // merged into Env below: start must not read files again
-	rec := Record{
-		Name: name, Image: o.Image, Command: args, Created: time.Now().UTC(), State: StateCreated,
-		AutoRemove: o.Remove, Env: env, Options: &opts, Net: &nw, StopSignal: cfg.Config.StopSignal,
-		Labels: containerLabels(cfg.Config.Labels, o.Labels),
+	stopSignal := cfg.Config.StopSignal
+	if o.StopSignal != "" {
+		stopSignal = o.StopSignal
 	}
-	meta, _ := json.Marshal(&rec)
+	rec = &Record{
+		Name: name, Image: o.Image, Command: args, Created: time.Now().UTC(), State: StateCreated,
+		AutoRemove: o.Remove, Env: env, Options: &opts, Net: &nw, StopSignal: stopSignal,
+		Labels: containerLabels(cfg.Config.Labels, o.Labels), ExposedPorts: sortedKeys(exposed),
+	}
+	meta, _ := json.Marshal(rec)
 	// A --rm container is volatile, as Podman makes it, and so is a build step's: its records
 	// are not fsync'd and its overlay is mounted with "volatile", so unmounting it does not sync
 	// the upper layer to disk (15 ms of a 75 ms start on ext4). It cannot outlive a crash anyway.
@@ -112,7 +157,36 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (string, *Record, *im
 		}
 		return "", nil, nil, fmt.Errorf("create container: %w", err)
 	}
-	return ctr.ID, &rec, cfg, nil
+	return ctr.ID, rec, cfg, nil
+}
+
+// checkRunFlags checks the flags of runflags.go that need neither the image nor the network.
+func checkRunFlags(o RunOptions) error {
+	for _, h := range o.AddHosts {
+		if _, _, err := parseExtraHost(h); err != nil {
+			return err
+		}
+	}
+	if err := checkDNS(o); err != nil {
+		return err
+	}
+	if err := parseStopOptions(o); err != nil {
+		return err
+	}
+	for _, p := range o.Expose {
+		if _, err := parseExpose(p); err != nil {
+			return err
+		}
+	}
+	if _, err := parseShmSize(o.ShmSize); err != nil {
+		return err
+	}
+	for _, g := range o.GroupAdd {
+		if g == "" {
+			return flagError(g, "group-add", "the group is a name or a number")
+		}
+	}
+	return nil
 }
 
 // Create is `nook create`: it returns the new container's ID.
@@ -149,11 +223,15 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 			hostname, _ = os.Hostname()
 		}
 	}
-	files, err := writeEtcFiles(rundir, hostname, nw.Mode)
+	extraHosts, err := extraHostLines(o.AddHosts, nw)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.memberOf(&nw, id, rec.Name, hostname, files.hosts); err != nil {
+	files, err := writeEtcFiles(rundir, hostname, nw.Mode, extraHosts, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.memberOf(&nw, id, rec.Name, hostname, files.hosts, extraHosts); err != nil {
 		return nil, err
 	}
 	env := setEnv(append([]string{}, rec.Env...), "HOSTNAME="+hostname)
@@ -176,6 +254,13 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 		Args: rec.Command, Env: env, Cwd: cwd, User: user, Rootfs: rootfs, Hostname: hostname,
 		Terminal: o.TTY, NetworkNS: netns,
 		HostsFile: files.hosts, HostnameFile: files.hostname, ResolvConf: files.resolv,
+		GroupAdd: o.GroupAdd,
+	}
+	if so.ShmSize, err = parseShmSize(o.ShmSize); err != nil {
+		return nil, err
+	}
+	if so.Sysctls, err = parseSysctls(o.Sysctls, nw); err != nil {
+		return nil, err
 	}
 	if o.Init {
 		if so.Init, err = userns.InitPath(); err != nil {
@@ -647,9 +732,11 @@ func (e *Engine) waitGone(c *Container, conn *monitor.Conn, timeout time.Duratio
 	}
 }
 
-// Stop is `nook stop`: the stop signal (the image's STOPSIGNAL, else SIGTERM), then SIGKILL
-// after timeout seconds. It returns once the container has ended and been cleaned up.
-func (e *Engine) Stop(ref string, timeout int) error {
+// Stop is `nook stop`: the stop signal (--stop-signal, else the image's STOPSIGNAL, else
+// SIGTERM), then SIGKILL after timeout seconds: -t's, else the container's --stop-timeout, else
+// 10; -1 waits for ever, as Docker's. It returns once the container has ended and been cleaned
+// up.
+func (e *Engine) Stop(ref string, timeout *int) error {
 	c, err := e.FindContainer(ref)
 	if err != nil {
 		return err
@@ -663,8 +750,12 @@ func (e *Engine) Stop(ref string, timeout int) error {
 			sig = s
 		}
 	}
-	if timeout < 0 {
-		timeout = DefaultStopTimeout
+	wait := DefaultStopTimeout
+	switch {
+	case timeout != nil:
+		wait = *timeout
+	case c.Options != nil && c.Options.StopTimeout != nil:
+		wait = *c.Options.StopTimeout
 	}
 	conn, err := e.signalContainer(c, sig, true, true)
 	if err != nil {
@@ -674,7 +765,11 @@ func (e *Engine) Stop(ref string, timeout int) error {
 	if conn != nil {
 		defer conn.Close()
 	}
-	if e.waitGone(c, conn, time.Duration(timeout)*time.Second) {
+	grace := time.Duration(wait) * time.Second
+	if wait < 0 {
+		grace = -1 // for ever
+	}
+	if e.waitGone(c, conn, grace) {
 		timing.Mark("engine stop gone")
 		return nil
 	}
@@ -772,8 +867,8 @@ func (e *Engine) Cleanup(id string) error {
 	return e.saveRecord(id, &rec)
 }
 
-// Restart is `nook restart`: stop, then start.
-func (e *Engine) Restart(ctx context.Context, ref string, timeout int) error {
+// Restart is `nook restart`: stop (timeout as Stop's), then start.
+func (e *Engine) Restart(ctx context.Context, ref string, timeout *int) error {
 	if err := e.Stop(ref, timeout); err != nil {
 		return err
 	}

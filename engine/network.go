@@ -509,7 +509,7 @@ func containerDNS(mode string) string {
 // memberOf makes the container a member of its user network, if it has one: what its starter
 // (this engine or its monitor) needs to join it. The engine must run in the network's keeper's
 // user namespace, which the CLI entered for it.
-func (e *Engine) memberOf(nw *network, id, name, hostname, hosts string) error {
+func (e *Engine) memberOf(nw *network, id, name, hostname, hosts, extraHosts string) error {
 	if nw.Bridge == "" {
 		return nil
 	}
@@ -524,7 +524,7 @@ func (e *Engine) memberOf(nw *network, id, name, hostname, hosts string) error {
 		return fmt.Errorf("internal error: container %s of network %s started outside the network's user namespace", name, nw.Bridge)
 	}
 	nw.member = &netuser.Member{Network: nw.Bridge, Dir: netuser.StateDir(e.Paths.RunRoot, nw.Bridge),
-		ID: id, Name: name, Hostname: hostname, Aliases: nw.Aliases, Hosts: hosts, Subnet: rec.Subnet}
+		ID: id, Name: name, Hostname: hostname, Aliases: nw.Aliases, Hosts: hosts, ExtraHosts: extraHosts, Subnet: rec.Subnet}
 	return nil
 }
 

@@ -116,6 +116,16 @@ func (e *Engine) pullOne(ctx context.Context, named reference.Named, o PullOptio
 	return res, nil
 }
 
+// PullAlways is `run --pull always`: the image is pulled whether the store has it or not, with
+// the pull's progress on stderr, as docker run shows it.
+func (e *Engine) PullAlways(ctx context.Context, name string, stderr io.Writer) (*storage.Image, error) {
+	res, err := e.Pull(ctx, PullOptions{Name: name, Progress: stderr})
+	if err != nil {
+		return nil, err
+	}
+	return e.Store.Image(res.ImageID)
+}
+
 // PullForRun pulls an image that `run` (or a build's FROM) did not find. As docker run does,
 // it says "Unable to find image 'NAME' locally" before the pull's progress; when the pull
 // fails before any transfer starts, the one error line says both things instead.

@@ -47,6 +47,18 @@ type RunOptions struct {
 	DetachKeys     []byte   `json:"-"` // -it: the sequence that detaches (monitor.ParseDetachKeys); nil cannot
 	Labels         []string // --label KEY[=VALUE], over the image's labels
 	Init           bool     // --init: bin/nook-init is PID 1, reaps orphans and passes signals on
+	AddHosts       []string `json:",omitempty"` // --add-host HOST:IP (runflags.go)
+	DNS            []string `json:",omitempty"` // --dns IP: replaces the name servers
+	DNSSearch      []string `json:",omitempty"` // --dns-search DOMAIN ("." for none)
+	DNSOptions     []string `json:",omitempty"` // --dns-option OPT
+	StopSignal     string   `json:",omitempty"` // --stop-signal, over the image's STOPSIGNAL
+	StopTimeout    *int     `json:",omitempty"` // --stop-timeout: stop's grace period without -t
+	CIDFile        string   `json:",omitempty"` // --cidfile: the full ID is written there
+	Pull           string   `json:",omitempty"` // --pull always|missing|never
+	Expose         []string `json:",omitempty"` // --expose PORT[/PROTO]
+	GroupAdd       []string `json:",omitempty"` // --group-add GROUP: supplementary groups
+	ShmSize        string   `json:",omitempty"` // --shm-size: /dev/shm's size
+	Sysctls        []string `json:",omitempty"` // --sysctl KEY=VALUE (namespaced ones only)
 	Stdin          *os.File `json:"-"`
 	Stdout         *os.File `json:"-"`
 	Stderr         *os.File `json:"-"`
@@ -370,22 +382,29 @@ type etcFiles struct{ hosts, hostname, resolv string }
 
 // writeEtcFiles writes the container's /etc/hosts, /etc/hostname and /etc/resolv.conf into its
 // run directory; they are bind-mounted over the image's.
-func writeEtcFiles(dir, hostname, network string) (etcFiles, error) {
+// extraHosts are the --add-host lines, written after the localhost lines as Docker writes them
+// (after the host's own lines with --network host); o's --dns flags rewrite resolv.conf.
+func writeEtcFiles(dir, hostname, network, extraHosts string, o RunOptions) (etcFiles, error) {
 	f := etcFiles{hosts: filepath.Join(dir, "hosts"), hostname: filepath.Join(dir, "hostname"), resolv: filepath.Join(dir, "resolv.conf")}
 	self := "127.0.1.1"
 	if network == NetSlirp {
 		self = slirp.GuestIP
 	}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + self + "\t" + hostname + "\n"
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + extraHosts + self + "\t" + hostname + "\n"
 	if network == NetHost {
 		if b, err := os.ReadFile("/etc/hosts"); err == nil {
 			hosts = string(b)
+			if extraHosts != "" && !strings.HasSuffix(hosts, "\n") {
+				hosts += "\n"
+			}
+			hosts += extraHosts
 		}
 	}
 	resolv := "nameserver " + slirp.DNSIP + "\n"
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		resolv = resolvForContainer(string(b), network)
 	}
+	resolv = applyDNSFlags(resolv, o.DNS, o.DNSSearch, o.DNSOptions)
 	for path, content := range map[string]string{f.hosts: hosts, f.hostname: hostname + "\n", f.resolv: resolv} {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			return f, fmt.Errorf("write %s: %w", filepath.Base(path), err)

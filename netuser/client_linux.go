@@ -29,7 +29,9 @@ type Member struct {
 	Hostname string   `json:"hostname,omitempty"`
 	Aliases  []string `json:"aliases,omitempty"`
 	Hosts    string   `json:"hosts"`
-	Subnet   string   `json:"subnet,omitempty"` // the network's, for what stays off bypass4netns
+	// ExtraHosts are the member's own /etc/hosts lines (--add-host), after the localhost lines.
+	ExtraHosts string `json:"extraHosts,omitempty"`
+	Subnet     string `json:"subnet,omitempty"` // the network's, for what stays off bypass4netns
 }
 
 // client is this process's connection to a keeper. It stays open for the process's life, so a

@@ -329,7 +329,7 @@ func (k *keeper) join(c *net.UnixConn, m Member, nsfd int) (string, error) {
 		_ = cr.setUp(lo, 0)
 	}
 	leases = append(leases, Lease{ID: m.ID, Name: m.Name, Hostname: m.Hostname, Aliases: m.Aliases,
-		Addr: addr.String(), MAC: mac.String(), Hosts: m.Hosts, Veth: veth})
+		Addr: addr.String(), MAC: mac.String(), Hosts: m.Hosts, ExtraHosts: m.ExtraHosts, Veth: veth})
 	if err := writeLeases(k.dir, leases); err != nil {
 		return fail(err)
 	}

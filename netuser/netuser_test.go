@@ -85,10 +85,16 @@ func TestRenderHosts(t *testing.T) {
 	got := string(renderHosts([]Lease{
 		{Name: "db", Hostname: "0123456789ab", Aliases: []string{"postgres", "db"}, Addr: "10.89.0.2"},
 		{Name: "web", Hostname: "web", Addr: "10.89.0.3"},
-	}))
+	}, ""))
 	want := hostsHeader + "10.89.0.2\tdb 0123456789ab postgres\n10.89.0.3\tweb\n"
 	if got != want {
 		t.Errorf("renderHosts =\n%s\nwant\n%s", got, want)
+	}
+	// A member's --add-host lines follow the localhost lines in its own file only.
+	got = string(renderHosts([]Lease{{Name: "web", Addr: "10.89.0.3"}}, "192.0.2.7\tapi\n"))
+	want = hostsHeader + "192.0.2.7\tapi\n10.89.0.3\tweb\n"
+	if got != want {
+		t.Errorf("renderHosts with extra hosts =\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -35,7 +35,9 @@ type Lease struct {
 	Addr     string   `json:"addr"`          // IPv4, without the prefix length
 	MAC      string   `json:"mac,omitempty"` // eth0's hardware address (MACFor(Addr))
 	Hosts    string   `json:"hosts"`         // the member's /etc/hosts (a file in its run directory)
-	Veth     string   `json:"veth"`          // the bridge's end of its veth pair
+	// ExtraHosts are the member's own lines (--add-host), after the localhost lines.
+	ExtraHosts string `json:"extraHosts,omitempty"`
+	Veth       string `json:"veth"` // the bridge's end of its veth pair
 }
 
 // MACFor is the hardware address a member's eth0 gets for address ip: 02:42 (locally
@@ -138,10 +140,11 @@ func liveLeases(dir string) ([]Lease, error) {
 const hostsHeader = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 // renderHosts is the /etc/hosts of a network's members: every member's address with its
-// name, host name and aliases.
-func renderHosts(ls []Lease) []byte {
+// name, host name and aliases. extra is the reader's own --add-host lines.
+func renderHosts(ls []Lease, extra string) []byte {
 	var b strings.Builder
 	b.WriteString(hostsHeader)
+	b.WriteString(extra)
 	for _, l := range ls {
 		names := []string{l.Name}
 		if l.Hostname != "" && l.Hostname != l.Name {
@@ -164,8 +167,8 @@ func renderHosts(ls []Lease) []byte {
 // rewriteHosts writes the members' /etc/hosts in place: each is bind-mounted into its
 // container, and a bind mount follows the inode, which a rename would replace.
 func rewriteHosts(ls []Lease) {
-	content := renderHosts(ls)
 	for _, l := range ls {
+		content := renderHosts(ls, l.ExtraHosts)
 		f, err := os.OpenFile(l.Hosts, os.O_WRONLY|os.O_TRUNC, 0)
 		if err != nil {
 			continue // a member whose run directory is gone is leaving anyway

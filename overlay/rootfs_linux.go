@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -118,6 +119,10 @@ func SetupRootfs(s *specs.Spec) error {
 			if err := sysMount("", "/", "/", "", flag, ""); err != nil {
 				return err
 			}
+		}
+		// Before /proc/sys is made read-only, as runc does.
+		if err := writeSysctls(s.Linux.Sysctl); err != nil {
+			return err
 		}
 		for _, p := range s.Linux.MaskedPaths {
 			if err := maskPath(p); err != nil {
@@ -702,4 +707,20 @@ func readlinkat(dirfd int, name string) (string, error) {
 		return "", err
 	}
 	return string(buf[:n]), nil
+}
+
+// writeSysctls sets the container's sysctls (--sysctl) through its own /proc, so each lands in
+// the container's namespaces (IPC, network); the engine has allowed only namespaced ones.
+func writeSysctls(sysctls map[string]string) error {
+	keys := make([]string, 0, len(sysctls))
+	for k := range sysctls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := os.WriteFile("/proc/sys/"+strings.ReplaceAll(k, ".", "/"), []byte(sysctls[k]), 0); err != nil {
+			return fmt.Errorf("set sysctl %s=%s: %w", k, sysctls[k], err)
+		}
+	}
+	return nil
 }

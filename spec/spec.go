@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -53,6 +54,14 @@ type Options struct {
 	// Init is the host path of bin/nook-init for --init: it is bind-mounted at InitPath and
 	// runs Args as its child. "" runs Args as the container's PID 1.
 	Init string
+	// GroupAdd are more supplementary groups (--group-add): names of the
+	// rootfs's /etc/group, or numbers.
+	GroupAdd []string
+	// ShmSize is /dev/shm's size in bytes; 0 is Docker's 64 MiB.
+	ShmSize int64
+	// Sysctls are written by the init in the container's namespaces; the
+	// caller allows only namespaced ones.
+	Sysctls map[string]string
 }
 
 // InitPath is where --init's program is in the container: on nook's own /dev tmpfs, so that
@@ -134,8 +143,12 @@ func New(o Options) (*specs.Spec, error) {
 	g.SetProcessUID(uid)
 	g.SetProcessGID(gid)
 	g.ClearProcessAdditionalGids()
-	for _, id := range groups {
-		g.AddProcessAdditionalGid(id)
+	more, err := ResolveGroups(o.Rootfs, o.GroupAdd)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range append(groups, more...) {
+		g.AddProcessAdditionalGid(id) // adds each only once
 	}
 	g.Config.Process.Env = buildEnv(o, home)
 
@@ -196,6 +209,9 @@ func New(o Options) (*specs.Spec, error) {
 	}
 
 	g.Config.Linux.Resources = o.Resources
+	if len(o.Sysctls) > 0 {
+		g.Config.Linux.Sysctl = o.Sysctls
+	}
 	g.Config.Linux.Seccomp, err = seccompProfile(o, g.Config)
 	if err != nil {
 		return nil, err
@@ -296,7 +312,7 @@ func mounts(o Options, hostNet bool) []specs.Mount {
 		// No gid=5: the tty group is not mapped in a single-ID namespace
 		// and the kernel refuses an unmapped gid.
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", shmSize(o.ShmSize)}},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 	}
 	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
@@ -334,4 +350,12 @@ func mounts(o Options, hostNet bool) []specs.Mount {
 		}
 	}
 	return ms
+}
+
+// shmSize is /dev/shm's size option: --shm-size, else Docker's 64 MiB.
+func shmSize(n int64) string {
+	if n <= 0 {
+		return "size=65536k"
+	}
+	return "size=" + strconv.FormatInt(n, 10)
 }

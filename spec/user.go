@@ -112,6 +112,40 @@ func ResolveUser(rootfs, user string) (uid, gid uint32, additionalGids []uint32,
 	return uid, gid, additionalGids, home, nil
 }
 
+// ResolveGroups resolves --group-add's groups as Docker does: a number is
+// taken as it is, a name is looked up in the rootfs's /etc/group (an
+// unknown one is an error).
+func ResolveGroups(rootfs string, names []string) ([]uint32, error) {
+	var out []uint32
+	var groups []groupEntry
+	for _, name := range names {
+		n, ok, err := parseID(name)
+		if err != nil {
+			return nil, fmt.Errorf("invalid group %q: %w", name, err)
+		}
+		if ok {
+			out = append(out, n)
+			continue
+		}
+		if groups == nil {
+			if groups, err = readGroup(rootfs); err != nil {
+				return nil, err
+			}
+		}
+		found := false
+		for _, g := range groups {
+			if g.name == name {
+				out, found = append(out, g.gid), true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unable to find group %s: no matching entries in group file", name)
+		}
+	}
+	return out, nil
+}
+
 // parseID reports whether s is numeric, and its value. Docker accepts IDs
 // up to 2^31-1.
 func parseID(s string) (uint32, bool, error) {

@@ -3,14 +3,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nook-containers/nook/engine"
 )
 
 type imagesOpts struct {
 	quiet, noTrunc, digests, all bool
 	format                       string
+	filters                      []string
 }
 
 // imageRow is one image of `nook images` for --format templates; the JSON keys are Docker's.
@@ -46,6 +50,10 @@ func imagesCommand(use string) *cobra.Command {
 		Use:  use,
 		Args: rangeArgs(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := engine.ParseImageFilter(o.filters)
+			if err != nil {
+				return err
+			}
 			e, err := openEngine()
 			if err != nil {
 				return err
@@ -53,6 +61,9 @@ func imagesCommand(use string) *cobra.Command {
 			defer e.Close()
 			rows, err := e.Images(o.all)
 			if err != nil {
+				return err
+			}
+			if rows, err = e.FilterImages(context.Background(), rows, f); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -94,6 +105,7 @@ func imagesCommand(use string) *cobra.Command {
 	c.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "don't truncate IDs")
 	c.Flags().BoolVar(&o.digests, "digests", false, "show digests")
 	c.Flags().BoolVarP(&o.all, "all", "a", false, "show all images, intermediate build steps too")
+	c.Flags().StringArrayVarP(&o.filters, "filter", "f", nil, "filter the list: dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE (repeatable)")
 	c.Flags().StringVar(&o.format, "format", "", "format the list: table, table TEMPLATE, json, or a Go template ({{.Repository}} {{.Tag}} {{.ID}} {{.Digest}} {{.CreatedSince}} {{.Size}} ...)")
 	return engineCmd(c)
 }

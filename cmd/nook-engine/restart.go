@@ -23,9 +23,9 @@ func newRestartCmd() *cobra.Command {
 			if done, err := rerunInNetwork(e, args); done {
 				return err
 			}
-			return eachContainer(cmd, args, func(ref string) error { return e.Restart(context.Background(), ref, timeout) })
+			return eachContainer(cmd, args, func(ref string) error { return e.Restart(context.Background(), ref, stopTimeout(cmd, timeout)) })
 		},
 	}
-	c.Flags().IntVarP(&timeout, "time", "t", engine.DefaultStopTimeout, "seconds to wait before killing the container")
+	c.Flags().IntVarP(&timeout, "time", "t", engine.DefaultStopTimeout, "seconds to wait before killing the container (default: the container's --stop-timeout, else 10; -1 waits for ever)")
 	return engineCmd(c)
 }

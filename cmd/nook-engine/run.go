@@ -60,6 +60,10 @@ func completeRunOptions(cmd *cobra.Command, args []string, o *engine.RunOptions,
 	if cmd.Flags().Changed("entrypoint") {
 		o.Entrypoint = &entrypoint
 	}
+	if cmd.Flags().Changed("stop-timeout") {
+		t, _ := cmd.Flags().GetInt("stop-timeout")
+		o.StopTimeout = &t
+	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
 }
 
@@ -87,5 +91,19 @@ func addRunFlags(c *cobra.Command, o *engine.RunOptions, entrypoint *string) {
 	f.BoolVarP(&o.PublishAll, "publish-all", "P", false, "publish the image's exposed ports on free host ports")
 	_ = f.MarkHidden("net")
 	f.StringVar(entrypoint, "entrypoint", "", "override the image's entrypoint")
+	f.StringArrayVar(&o.AddHosts, "add-host", nil, "add a line to /etc/hosts: HOST:IP (IP may be host-gateway: the host, as the container's network reaches it)")
+	f.StringArrayVar(&o.DNS, "dns", nil, "name server of the container's /etc/resolv.conf (replaces the network's)")
+	f.StringArrayVar(&o.DNSSearch, "dns-search", nil, "search domain of the container's /etc/resolv.conf (. for none)")
+	f.StringArrayVar(&o.DNSOptions, "dns-option", nil, "option of the container's /etc/resolv.conf (e.g. ndots:2)")
+	f.StringArrayVar(&o.DNSOptions, "dns-opt", nil, "same as --dns-option")
+	_ = f.MarkHidden("dns-opt")
+	f.StringVar(&o.StopSignal, "stop-signal", "", "signal to stop the container (default: the image's STOPSIGNAL, else SIGTERM)")
+	f.Int("stop-timeout", engine.DefaultStopTimeout, "seconds nook stop waits before killing the container, -1 for ever")
+	f.StringVar(&o.CIDFile, "cidfile", "", "write the container's ID to this file (which must not exist)")
+	f.StringVar(&o.Pull, "pull", "missing", "pull the image before creating the container: always, missing or never")
+	f.StringArrayVar(&o.Expose, "expose", nil, "expose a port or a range of ports: PORT[/PROTO] (-P publishes it)")
+	f.StringArrayVar(&o.GroupAdd, "group-add", nil, "add a supplementary group: a name of the image's /etc/group, or a number")
+	f.StringVar(&o.ShmSize, "shm-size", "", "size of /dev/shm (e.g. 128m; default 64m)")
+	f.StringArrayVar(&o.Sysctls, "sysctl", nil, "set a namespaced kernel parameter: KEY=VALUE (net.*, kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*)")
 	addLimitFlags(f, &o.LimitOptions)
 }

@@ -21,10 +21,10 @@ func newStopCmd() *cobra.Command {
 				return err
 			}
 			defer e.Close()
-			return eachContainer(cmd, args, func(ref string) error { return e.Stop(ref, timeout) })
+			return eachContainer(cmd, args, func(ref string) error { return e.Stop(ref, stopTimeout(cmd, timeout)) })
 		},
 	}
-	c.Flags().IntVarP(&timeout, "time", "t", engine.DefaultStopTimeout, "seconds to wait before killing the container")
+	c.Flags().IntVarP(&timeout, "time", "t", engine.DefaultStopTimeout, "seconds to wait before killing the container (default: the container's --stop-timeout, else 10; -1 waits for ever)")
 	c.Flags().IntVar(&timeout, "timeout", engine.DefaultStopTimeout, "same as --time")
 	_ = c.Flags().MarkHidden("timeout")
 	return engineCmd(c)
@@ -41,4 +41,12 @@ func eachContainer(cmd *cobra.Command, refs []string, fn func(string) error) err
 		fmt.Fprintln(cmd.OutOrStdout(), ref)
 	}
 	return errors.Join(errs...)
+}
+
+// stopTimeout is -t when given; nil lets the container's --stop-timeout decide.
+func stopTimeout(cmd *cobra.Command, timeout int) *int {
+	if cmd.Flags().Changed("time") || cmd.Flags().Changed("timeout") {
+		return &timeout
+	}
+	return nil
 }

@@ -155,4 +155,3 @@ func TestForegroundRmAfterKilledNook(t *testing.T) {
 		})
 	}
 }
-
