@@ -50,7 +50,8 @@ func Write(w io.Writer, root *os.Root, src string, o Options) (int64, error) {
 	if src == "" {
 		src = "."
 	}
-	if _, err := root.Lstat(src); err != nil {
+	top, err := root.Lstat(src)
+	if err != nil {
 		return 0, fmt.Errorf("copy %s: %w", src, stripRoot(err))
 	}
 	cw := &counter{w: w}
@@ -63,10 +64,7 @@ func Write(w io.Writer, root *os.Root, src string, o Options) (int64, error) {
 	if base == "/" || base == "." {
 		base = "."
 	}
-	err := fs.WalkDir(root.FS(), src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
+	visit := func(p string) error {
 		fi, err := root.Lstat(p)
 		if err != nil {
 			return err
@@ -105,11 +103,20 @@ func Write(w io.Writer, root *os.Root, src string, o Options) (int64, error) {
 			f.Close()
 			return err
 		}
-		if p == src && fi.Mode()&fs.ModeSymlink != 0 {
-			return fs.SkipAll // the link itself, not what it names (cp without -L)
-		}
 		return nil
-	})
+	}
+	if top.IsDir() {
+		err = fs.WalkDir(root.FS(), src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return visit(p)
+		})
+	} else {
+		// A file or a link (itself, not what it names: cp without -L). WalkDir would
+		// follow the link first.
+		err = visit(src)
+	}
 	if err != nil {
 		return cw.n, fmt.Errorf("copy %s: %w", src, stripRoot(err))
 	}
@@ -339,6 +346,9 @@ func stripRoot(err error) error {
 	if errors.As(err, &pe) {
 		if errors.Is(pe.Err, syscall.ENOENT) {
 			return fmt.Errorf("%s: no such file or directory", pe.Path)
+		}
+		if strings.Contains(pe.Err.Error(), "escapes") {
+			return errors.New("a symbolic link on the way leads outside the destination")
 		}
 		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
 	}

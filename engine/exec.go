@@ -125,7 +125,7 @@ func (e *Engine) Copy(src, dst string, o CopyOptions) error {
 		return err
 	}
 	if c.State == StateRunning && c.InitPid > 0 {
-		r := &userns.HostRequest{Pid: c.InitPid, Archive: o.Archive, FollowLink: o.FollowLink, Progress: o.Progress}
+		r := &userns.HostRequest{Pid: c.InitPid, Archive: o.Archive, FollowLink: o.FollowLink, Progress: o.Progress, Shown: dst}
 		if sIn {
 			r.Op, r.Src, r.Dst = "cp-out", cpath, dst
 		} else {

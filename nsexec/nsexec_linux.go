@@ -457,7 +457,7 @@ func copyOut(r *userns.HostRequest) (int, error) {
 // progress prints docker cp's last line, when the engine found the user on a terminal.
 func progress(r *userns.HostRequest, n int64) {
 	if r.Progress {
-		fmt.Fprintf(os.Stderr, "Successfully copied %s to %s\n", cptar.Size(n), r.Dst)
+		fmt.Fprintf(os.Stderr, "Successfully copied %s to %s\n", cptar.Size(n), r.Shown)
 	}
 }
 

@@ -85,9 +85,10 @@ type HostRequest struct {
 	Dst     string          `json:"dst,omitempty"`    // cp: destination path; "-": standard input or output
 	// cp's flags: -a (keep the source's owners going in), -L (follow a link at the source),
 	// and whether to print the "Successfully copied" line.
-	Archive    bool `json:"archive,omitempty"`
-	FollowLink bool `json:"followLink,omitempty"`
-	Progress   bool `json:"progress,omitempty"`
+	Archive    bool   `json:"archive,omitempty"`
+	FollowLink bool   `json:"followLink,omitempty"`
+	Progress   bool   `json:"progress,omitempty"`
+	Shown      string `json:"shown,omitempty"` // cp: the destination as the user gave it, for the progress line
 }
 
 // RequestHost hands r to the CLI.

@@ -23,8 +23,8 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"os"
+	"strings"
 
 	"github.com/nook-containers/nook/bypass"
 	"github.com/nook-containers/nook/internal/timing"
