@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,10 +89,20 @@ func (e *Engine) Exec(ref string, o ExecOptions) error {
 	return userns.RequestHost(r)
 }
 
-// Copy is `nook cp`: one side is CONTAINER:PATH. A running container is reached through its
-// mount namespace by the CLI on the host (nsexec); a stopped one through its layer, mounted
-// here.
-func (e *Engine) Copy(src, dst string) error {
+// CopyOptions are `nook cp`'s flags and streams.
+type CopyOptions struct {
+	Archive    bool // -a: keep the source's uid/gid going into the container; else its root owns the copy
+	FollowLink bool // -L: a symlink at SRC is followed
+	Progress   bool // print "Successfully copied SIZE to DST" on standard error (a terminal, no -q)
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+}
+
+// Copy is `nook cp`: one side is CONTAINER:PATH, the other a host path or "-" (a tar archive
+// on standard input or output). A running container is reached through its mount namespace by
+// the CLI on the host (nsexec); a stopped one through its layer, mounted here.
+func (e *Engine) Copy(src, dst string, o CopyOptions) error {
 	sc, sp, sIn := splitCopyArg(src)
 	dc, dp, dIn := splitCopyArg(dst)
 	switch {
@@ -104,6 +115,8 @@ func (e *Engine) Copy(src, dst string) error {
 	if sIn {
 		ref, cpath = sc, sp
 	}
+	// A path that ends in "/" or "/." names a directory: a link there is followed.
+	followLast := strings.HasSuffix(cpath, "/") || strings.HasSuffix(cpath, "/.")
 	if !path.IsAbs(cpath) {
 		cpath = "/" + cpath
 	}
@@ -112,7 +125,7 @@ func (e *Engine) Copy(src, dst string) error {
 		return err
 	}
 	if c.State == StateRunning && c.InitPid > 0 {
-		r := &userns.HostRequest{Pid: c.InitPid}
+		r := &userns.HostRequest{Pid: c.InitPid, Archive: o.Archive, FollowLink: o.FollowLink, Progress: o.Progress, Shown: dst}
 		if sIn {
 			r.Op, r.Src, r.Dst = "cp-out", cpath, dst
 		} else {
@@ -135,7 +148,17 @@ func (e *Engine) Copy(src, dst string) error {
 		return err
 	}
 	defer croot.Close()
+	var n int64
 	if sIn {
+		csrc, err := cptar.Resolve(croot, cpath, o.FollowLink || followLast)
+		if err != nil {
+			return err
+		}
+		wo := cptar.Options{Name: path.Base(cpath)}
+		if dst == "-" {
+			_, err := cptar.Write(o.Stdout, croot, csrc, wo)
+			return err
+		}
 		hdst, err := filepath.Abs(dst)
 		if err != nil {
 			return err
@@ -149,20 +172,103 @@ func (e *Engine) Copy(src, dst string) error {
 			return fmt.Errorf("copy to %s: %w", dst, err)
 		}
 		defer hroot.Close()
-		return pipeTar(func(w io.Writer) error { return cptar.Write(w, croot, cpath) },
-			func(r io.Reader) error { return cptar.Extract(r, hroot, rel) })
+		err = pipeTar(func(w io.Writer) (err error) { n, err = cptar.Write(w, croot, csrc, wo); return err },
+			func(r io.Reader) error { return cptar.Extract(r, hroot, rel, cptar.Options{}) })
+		if err == nil && o.Progress {
+			fmt.Fprintf(o.Stderr, "Successfully copied %s to %s\n", cptar.Size(n), dst)
+		}
+		return err
+	}
+	xo := cptar.Options{Owners: cptar.OwnRoot}
+	if o.Archive {
+		xo.Owners = cptar.OwnArchive
+	}
+	cdst, err := cptar.Resolve(croot, cpath, true)
+	if err != nil {
+		return err
+	}
+	if src == "-" {
+		xo.Into = true
+		cr := &countReader{r: o.Stdin}
+		if err := cptar.Extract(cr, croot, cdst, xo); err != nil {
+			return err
+		}
+		if o.Progress {
+			fmt.Fprintf(o.Stderr, "Successfully copied %s to %s\n", cptar.Size(cr.n), dst)
+		}
+		return nil
 	}
 	hsrc, err := filepath.Abs(src)
 	if err != nil {
 		return err
+	}
+	wo := cptar.Options{Name: filepath.Base(hsrc)}
+	if o.FollowLink {
+		if hsrc, err = filepath.EvalSymlinks(hsrc); err != nil {
+			return fmt.Errorf("copy %s: %w", src, errors.Unwrap(err))
+		}
+	}
+	if o.Archive {
+		wo.IDs = hostIDs()
 	}
 	hroot, err := os.OpenRoot(filepath.Dir(hsrc))
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	defer hroot.Close()
-	return pipeTar(func(w io.Writer) error { return cptar.Write(w, hroot, filepath.Base(hsrc)) },
-		func(r io.Reader) error { return cptar.Extract(r, croot, cpath) })
+	err = pipeTar(func(w io.Writer) (err error) { n, err = cptar.Write(w, hroot, filepath.Base(hsrc), wo); return err },
+		func(r io.Reader) error { return cptar.Extract(r, croot, cdst, xo) })
+	if err == nil && o.Progress {
+		fmt.Fprintf(o.Stderr, "Successfully copied %s to %s\n", cptar.Size(n), dst)
+	}
+	return err
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// hostIDs maps the ids this engine sees (in nook's user namespace) to the host's, from
+// /proc/self/uid_map and gid_map: `cp -a` records a host file's owner as the host knows it,
+// as the CLI does for a running container (decisions.md, "nook cp").
+func hostIDs() func(uid, gid int) (int, int) {
+	um, gm := readIDMap("/proc/self/uid_map"), readIDMap("/proc/self/gid_map")
+	return func(uid, gid int) (int, int) { return um.toHost(uid), gm.toHost(gid) }
+}
+
+type idRange struct{ in, out, n int }
+
+type idRanges []idRange
+
+func readIDMap(p string) idRanges {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	var m idRanges
+	for _, l := range strings.Split(string(b), "\n") {
+		var r idRange
+		if _, err := fmt.Sscan(l, &r.in, &r.out, &r.n); err == nil {
+			m = append(m, r)
+		}
+	}
+	return m
+}
+
+func (m idRanges) toHost(id int) int {
+	for _, r := range m {
+		if id >= r.in && id-r.in < r.n {
+			return r.out + id - r.in
+		}
+	}
+	return id
 }
 
 func pipeTar(write func(io.Writer) error, extract func(io.Reader) error) error {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -302,11 +303,59 @@ func resize(master *os.File) {
 	}
 }
 
-// copyIn: `nook cp HOSTPATH CONTAINER:PATH` into a running container.
+// copyIn: `nook cp HOSTPATH CONTAINER:PATH` into a running container; HOSTPATH "-" is a tar
+// archive on standard input, extracted into the directory PATH. The host side writes the tar
+// (as the user: -a records the host's owners), nook-runtime cp-in extracts it in the
+// container (as its root: what it creates belongs to uid 0 there, or with -a to the archive's
+// ids).
 func copyIn(r *userns.HostRequest) (int, error) {
+	args := []string{"cp-in"}
+	if r.Archive {
+		args = append(args, "-a")
+	}
+	if r.Src == "-" {
+		args = append(args, "-d")
+	}
+	args = append(args, r.Dst)
+	if r.Src == "-" {
+		cmd, rt, err := nsenter(r, args...)
+		if err != nil {
+			return 125, err
+		}
+		defer rt.Close()
+		// Standard input goes through a pipe of ours, so that the count of bytes is known and
+		// nook does not wait on a read of its standard input once cp-in has ended (refused).
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return 125, err
+		}
+		var n atomic.Int64
+		go func() {
+			_, _ = io.Copy(pw, &countReader{r: os.Stdin, n: &n})
+			pw.Close()
+		}()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, os.Stdout, os.Stderr
+		err = cmd.Start()
+		pr.Close()
+		if err != nil {
+			return 125, fmt.Errorf("start nsenter: %w", err)
+		}
+		if err := cmd.Wait(); err != nil {
+			return 125, &quietError{err}
+		}
+		progress(r, n.Load())
+		return 0, nil
+	}
 	src, err := filepath.Abs(r.Src)
 	if err != nil {
 		return 125, err
+	}
+	name := filepath.Base(src)
+	if r.FollowLink {
+		// The user's own file system: the link may lead anywhere the user can read.
+		if src, err = filepath.EvalSymlinks(src); err != nil {
+			return 125, fmt.Errorf("copy %s: %w", r.Src, errors.Unwrap(err))
+		}
 	}
 	root, err := os.OpenRoot(filepath.Dir(src))
 	if err != nil {
@@ -316,7 +365,7 @@ func copyIn(r *userns.HostRequest) (int, error) {
 	if _, err := root.Lstat(filepath.Base(src)); err != nil {
 		return 125, fmt.Errorf("copy %s: no such file or directory", r.Src)
 	}
-	cmd, rt, err := nsenter(r, "cp-in", r.Dst)
+	cmd, rt, err := nsenter(r, args...)
 	if err != nil {
 		return 125, err
 	}
@@ -332,7 +381,7 @@ func copyIn(r *userns.HostRequest) (int, error) {
 		return 125, fmt.Errorf("start nsenter: %w", err)
 	}
 	pr.Close()
-	werr := cptar.Write(pw, root, filepath.Base(src))
+	n, werr := cptar.Write(pw, root, filepath.Base(src), cptar.Options{Name: name})
 	pw.Close()
 	if err := cmd.Wait(); err != nil {
 		return 125, &quietError{err}
@@ -340,16 +389,35 @@ func copyIn(r *userns.HostRequest) (int, error) {
 	if werr != nil {
 		return 125, werr
 	}
+	progress(r, n)
 	return 0, nil
 }
 
-// copyOut: `nook cp CONTAINER:PATH HOSTPATH` from a running container.
+// copyOut: `nook cp CONTAINER:PATH HOSTPATH` from a running container; HOSTPATH "-" is
+// standard output, which gets the tar archive as nook-runtime cp-out writes it.
 func copyOut(r *userns.HostRequest) (int, error) {
+	args := []string{"cp-out"}
+	if r.FollowLink {
+		args = append(args, "-L")
+	}
+	args = append(args, r.Src)
+	if r.Dst == "-" {
+		cmd, rt, err := nsenter(r, args...)
+		if err != nil {
+			return 125, err
+		}
+		defer rt.Close()
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return 125, &quietError{err}
+		}
+		return 0, nil
+	}
 	dst, err := filepath.Abs(r.Dst)
 	if err != nil {
 		return 125, err
 	}
-	cmd, rt, err := nsenter(r, "cp-out", r.Src)
+	cmd, rt, err := nsenter(r, args...)
 	if err != nil {
 		return 125, err
 	}
@@ -373,7 +441,8 @@ func copyOut(r *userns.HostRequest) (int, error) {
 		return 125, fmt.Errorf("copy to %s: %w", r.Dst, err)
 	}
 	defer root.Close()
-	xerr := cptar.Extract(out, root, rel)
+	var n atomic.Int64
+	xerr := cptar.Extract(&countReader{r: out, n: &n}, root, rel, cptar.Options{})
 	_, _ = io.Copy(io.Discard, out)
 	if err := cmd.Wait(); err != nil {
 		return 125, &quietError{err}
@@ -381,7 +450,26 @@ func copyOut(r *userns.HostRequest) (int, error) {
 	if xerr != nil {
 		return 125, xerr
 	}
+	progress(r, n.Load())
 	return 0, nil
+}
+
+// progress prints docker cp's last line, when the engine found the user on a terminal.
+func progress(r *userns.HostRequest, n int64) {
+	if r.Progress {
+		fmt.Fprintf(os.Stderr, "Successfully copied %s to %s\n", cptar.Size(n), r.Shown)
+	}
+}
+
+type countReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // quietError is a failure already explained on stderr by the helper.

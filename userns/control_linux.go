@@ -82,7 +82,13 @@ type HostRequest struct {
 	Detach  bool            `json:"detach,omitempty"`
 	Cgroup  string          `json:"cgroup,omitempty"` // exec: the container's cgroup, where it has one
 	Src     string          `json:"src,omitempty"`    // cp: source path (host or container)
-	Dst     string          `json:"dst,omitempty"`    // cp: destination path
+	Dst     string          `json:"dst,omitempty"`    // cp: destination path; "-": standard input or output
+	// cp's flags: -a (keep the source's owners going in), -L (follow a link at the source),
+	// and whether to print the "Successfully copied" line.
+	Archive    bool   `json:"archive,omitempty"`
+	FollowLink bool   `json:"followLink,omitempty"`
+	Progress   bool   `json:"progress,omitempty"`
+	Shown      string `json:"shown,omitempty"` // cp: the destination as the user gave it, for the progress line
 }
 
 // RequestHost hands r to the CLI.

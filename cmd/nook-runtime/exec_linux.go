@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	goruntime "runtime"
 	"strconv"
 	"strings"
@@ -149,28 +150,44 @@ func readColon(path string, fn func([]string)) {
 	}
 }
 
-// copyOut writes path (inside the container) as a tar stream on stdout.
-func copyOut(path string) int {
+// copyOut writes path (inside the container) as a tar stream on stdout. Its symlinks are
+// resolved as the container sees them; the last one only with -L (or a trailing "/").
+func copyOut(p string, follow bool) int {
 	root, err := os.OpenRoot("/")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return 125
 	}
-	if err := cptar.Write(os.Stdout, root, path); err != nil {
+	follow = follow || strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.")
+	src, err := cptar.Resolve(root, p, follow)
+	if err == nil {
+		_, err = cptar.Write(os.Stdout, root, src, cptar.Options{Name: path.Base(path.Clean("/" + p))})
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return 125
 	}
 	return 0
 }
 
-// copyIn extracts a tar stream from stdin at path (inside the container).
-func copyIn(path string) int {
+// copyIn extracts a tar stream from stdin at path (inside the container): what it creates
+// belongs to the container's root, or with -a to the archive's ids; with -d (an archive from
+// `nook cp -`) path must be an existing directory.
+func copyIn(p string, archive, into bool) int {
 	root, err := os.OpenRoot("/")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return 125
 	}
-	if err := cptar.Extract(os.Stdin, root, path); err != nil {
+	o := cptar.Options{Owners: cptar.OwnRoot, Into: into}
+	if archive {
+		o.Owners = cptar.OwnArchive
+	}
+	dst, err := cptar.Resolve(root, p, true)
+	if err == nil {
+		err = cptar.Extract(os.Stdin, root, dst, o)
+	}
+	if err != nil {
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		}

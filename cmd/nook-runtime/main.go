@@ -7,8 +7,11 @@
 //	nook-runtime monitor-resume CONFIG HANDOFF SIGNALS
 //	                            the same monitor back from nook-idle (monitor.Resume)
 //	nook-runtime exec-init      in a running container's namespaces: security, exec (nook exec)
-//	nook-runtime cp-in PATH     in a running container: extract a tar from stdin (nook cp)
-//	nook-runtime cp-out PATH    in a running container: write PATH as a tar to stdout
+//	nook-runtime cp-in [-a] [-d] PATH
+//	                            in a running container: extract a tar from stdin (nook cp);
+//	                            -a keeps its owners, -d: PATH must be a directory (cp -)
+//	nook-runtime cp-out [-L] PATH
+//	                            in a running container: write PATH as a tar to stdout
 //	nook-runtime netns-keeper DIR ID SUBNET GATEWAY
 //	                            hold a user network's bridge while it has members (netuser)
 //	nook-runtime bypass4netns CONFIG
@@ -21,6 +24,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/nook-containers/nook/bypass"
 	"github.com/nook-containers/nook/internal/timing"
@@ -67,14 +71,20 @@ func main() {
 	case "exec-init":
 		os.Exit(execInit())
 	case "cp-in", "cp-out":
-		if len(os.Args) != 3 {
-			fmt.Fprintf(os.Stderr, "nook-runtime: usage: nook-runtime %s PATH\n", os.Args[1])
+		flags := map[string]bool{}
+		args := os.Args[2:]
+		for len(args) > 1 && strings.HasPrefix(args[0], "-") {
+			flags[args[0]] = true
+			args = args[1:]
+		}
+		if len(args) != 1 {
+			fmt.Fprintf(os.Stderr, "nook-runtime: usage: nook-runtime %s [-a] [-d] [-L] PATH\n", os.Args[1])
 			os.Exit(125)
 		}
 		if os.Args[1] == "cp-in" {
-			os.Exit(copyIn(os.Args[2]))
+			os.Exit(copyIn(args[0], flags["-a"], flags["-d"]))
 		}
-		os.Exit(copyOut(os.Args[2]))
+		os.Exit(copyOut(args[0], flags["-L"]))
 	default:
 		fmt.Fprintf(os.Stderr, "nook-runtime: unknown stage %q\n", os.Args[1])
 		os.Exit(125)
