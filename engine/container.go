@@ -110,8 +110,13 @@ func (e *Engine) stateOf(id string) *monitor.State {
 func (e *Engine) applyState(ct *Container) {
 	st := e.stateOf(ct.ID)
 	if st == nil {
-		if ct.State == StateRunning && !proc.Alive(ct.Pid, ct.PidStart) {
+		switch {
+		case ct.State == StateRunning && !proc.Alive(ct.Pid, ct.PidStart):
 			ct.State, ct.ExitCode = StateExited, 137
+			ct.watcherGone = true
+		case ct.State == StateCreated && ct.Pid != 0 && !proc.Alive(ct.Pid, ct.PidStart):
+			// A run's engine that died between creating and recording the start (a kill
+			// while the init was being set up): created, and nothing will start it.
 			ct.watcherGone = true
 		}
 		return

@@ -138,6 +138,11 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (id string, rec *Reco
 		AutoRemove: o.Remove, Env: env, Options: &opts, Net: &nw, StopSignal: stopSignal,
 		Labels: containerLabels(cfg.Config.Labels, o.Labels), ExposedPorts: sortedKeys(exposed),
 	}
+	if o.starting {
+		// A run's engine watches the container from its creation: if it dies before the
+		// "running" record is written, the record says who was to start it (applyState).
+		rec.Pid, rec.PidStart = os.Getpid(), proc.Self()
+	}
 	meta, _ := json.Marshal(rec)
 	// A --rm container is volatile, as Podman makes it, and so is a build step's: its records
 	// are not fsync'd and its overlay is mounted with "volatile", so unmounting it does not sync
@@ -468,6 +473,7 @@ func (e *Engine) RunDetached(ctx context.Context, o RunOptions) (string, error) 
 	if err := armParentDeath(); err != nil {
 		return "", err
 	}
+	o.starting = true
 	id, rec, cfg, err := e.create(ctx, o)
 	if err != nil {
 		return "", err
@@ -489,6 +495,7 @@ func (e *Engine) runAttached(ctx context.Context, o RunOptions) (int, error) {
 	if err := armParentDeath(); err != nil {
 		return 125, err
 	}
+	o.starting = true
 	id, rec, cfg, err := e.create(ctx, o)
 	if err != nil {
 		return 125, err

@@ -71,6 +71,7 @@ type RunOptions struct {
 	// changes; with removing, a Remove container is removed in the background (removing is
 	// done when it is gone), while the build commits the changes.
 	volatile  bool
+	starting  bool // set by run (not create): the record names this engine as its watcher at once
 	started   func()
 	afterExit func(id string, code int) error
 	removing  *sync.WaitGroup
@@ -95,6 +96,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (int, error) {
 		// An interactive terminal can be detached from (Ctrl-P Ctrl-Q): a monitor watches it.
 		return e.runAttached(ctx, o)
 	}
+	o.starting = true
 	id, rec, cfg, err := e.create(ctx, o)
 	timing.Mark("engine created")
 	if err != nil {

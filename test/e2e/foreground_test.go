@@ -111,6 +111,10 @@ func TestForegroundAttachRefused(t *testing.T) {
 // name is free for a new container.
 func TestForegroundRmAfterKilledNook(t *testing.T) {
 	s := useMain(t)
+	// A --rm container that `nook create` made and nothing has started yet is no orphan: the
+	// lookups that remove orphans leave it.
+	s.mustNook(t, "create", "--rm", "--name", "rmkill-created", "--network", "none", "demo", "true")
+	t.Cleanup(func() { s.nook(t, "rm", "-f", "rmkill-created") })
 	for _, victim := range []string{"nook", "engine"} {
 		t.Run(victim, func(t *testing.T) {
 			arg := strconv.Itoa(600000 + os.Getpid()%300000)
@@ -151,6 +155,7 @@ func TestForegroundRmAfterKilledNook(t *testing.T) {
 			r := s.nook(t, "inspect", "--type", "container", name)
 			assertExit(t, r, 125)
 			assertErrorLine(t, r, "no such container")
+			assertContains(t, "ps -a: the created --rm container", strings.Join(names, "\n")+"\n", "rmkill-created\n")
 			assertNoOrphanLayers(t, s)
 		})
 	}
