@@ -454,10 +454,18 @@ func (e *Engine) flockContainer(id string, how int) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	return flockFile(filepath.Join(dir, "lock"), how)
+}
+
+// lockFile takes an exclusive lock on the file at path, made (with its directory) if missing;
+// the returned function releases it.
+func lockFile(path string) (func(), error) { return flockFile(path, unix.LOCK_EX) }
+
+func flockFile(path string, how int) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

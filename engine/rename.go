@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/netuser"
 )
@@ -119,20 +117,4 @@ func renameInMonitorConfig(path, name string) error {
 		return err
 	}
 	return os.Rename(path+".tmp", path)
-}
-
-// lockFile takes an exclusive flock on path (created if needed); the returned func releases it.
-func lockFile(path string) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
 }
