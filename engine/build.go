@@ -219,9 +219,12 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 		fmt.Fprintf(b.out, "[Warning] One or more build-args %v were not consumed\n", left)
 	}
 	if out := flags.output; out != nil {
-		if b.made[id] {
-			if err := e.setCacheOnly(id, true); err != nil {
-				return "", err
+		// The results this build made (each stage's, the final one) stay as its cache only.
+		for _, r := range append(slices.Clone(b.stages), id) {
+			if b.made[r] {
+				if err := e.setCacheOnly(r, true); err != nil {
+					return "", err
+				}
 			}
 		}
 		if err := e.exportBuild(id, out, o.Out); err != nil {
@@ -239,8 +242,13 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 		}
 		return id, nil
 	}
-	if err := e.setCacheOnly(id, false); err != nil {
-		return "", err
+	for _, r := range append(slices.Clone(b.stages), id) {
+		if r == "" {
+			continue
+		}
+		if err := e.setCacheOnly(r, false); err != nil {
+			return "", err
+		}
 	}
 	if err := writeIIDFile(o.IIDFile, id); err != nil {
 		return "", err
