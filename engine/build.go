@@ -38,7 +38,7 @@ type BuildOptions struct {
 	Target     string
 	NoCache    bool
 	Quiet      bool
-	Network    string // for RUN, as `nook run --network`; "" is run's default
+	Network    string   // for RUN, as `nook run --network`; "" is run's default
 	Labels     []string // --label KEY=VALUE, on the final image's configuration only
 	IIDFile    string   // --iidfile: where to write the image's ID
 	Pull       bool     // --pull: pull every FROM image again, even when present
@@ -101,9 +101,9 @@ type builder struct {
 	cache   map[string]string // cache key -> image ID
 	flags   *buildFlags
 	made    map[string]bool // the images this build committed
-	stages  []string          // result image of each stage built so far
-	out     io.Writer         // step output; io.Discard with -q
-	n, m    int               // step number, step count
+	stages  []string        // result image of each stage built so far
+	out     io.Writer       // step output; io.Discard with -q
+	n, m    int             // step number, step count
 	tmp     string
 }
 
