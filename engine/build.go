@@ -38,7 +38,13 @@ type BuildOptions struct {
 	Target     string
 	NoCache    bool
 	Quiet      bool
-	Network    string // for RUN, as `nook run --network`; "" is run's default
+	Network    string   // for RUN, as `nook run --network`; "" is run's default
+	Labels     []string // --label KEY=VALUE, on the final image's configuration only
+	IIDFile    string   // --iidfile: where to write the image's ID
+	Pull       bool     // --pull: pull every FROM image again, even when present
+	AddHosts   []string // --add-host HOST:IP, for RUN steps, as `nook run --add-host`
+	Outputs    []string // --output: export the final stage's files instead of storing an image
+	Secrets    []string // --secret id=ID,src=PATH|env=VAR, for RUN --mount=type=secret
 	Out, Err   io.Writer
 }
 
@@ -93,9 +99,11 @@ type builder struct {
 	args    *build.Args
 	context *build.Tree
 	cache   map[string]string // cache key -> image ID
-	stages  []string          // result image of each stage built so far
-	out     io.Writer         // step output; io.Discard with -q
-	n, m    int               // step number, step count
+	flags   *buildFlags
+	made    map[string]bool // the images this build committed
+	stages  []string        // result image of each stage built so far
+	out     io.Writer       // step output; io.Discard with -q
+	n, m    int             // step number, step count
 	tmp     string
 }
 
@@ -113,6 +121,18 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 	}
 	if o.Err == nil {
 		o.Err = io.Discard
+	}
+	flags, err := parseBuildFlags(o)
+	if err != nil {
+		return "", err
+	}
+	if o.IIDFile != "" {
+		_ = os.Remove(o.IIDFile) // as Docker: a failed build leaves no stale ID behind
+	}
+	if flags.output != nil && len(o.Tags) > 0 {
+		// As BuildKit: with --output the result is the exported files, not an image.
+		fmt.Fprintln(o.Err, "WARNING: --tag is ignored with --output: the result is exported, not stored as an image")
+		o.Tags = nil
 	}
 	var names []string
 	for _, t := range o.Tags {
@@ -148,9 +168,12 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 		given[k] = v
 	}
 	b := &builder{e: e, o: o, plan: plan, context: tree, out: o.Out, m: plan.StepCount(),
+		flags: flags, made: map[string]bool{},
 		args: build.NewArgs(given, "linux", goarch(), plan.EscapeToken)}
 	if o.Quiet {
 		b.out = io.Discard
+	} else if flags.output != nil && !flags.output.local && flags.output.dest == "-" {
+		b.out = o.Err // standard output is the tar's
 	}
 	// Hold the image-writes lock for the whole build: no other nook sweeps the layers this
 	// build has committed but not yet given an image.
@@ -185,9 +208,50 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 		if id, err = e.commitImage(ctx, "", cfg, nil); err != nil {
 			return "", err
 		}
+		b.made[id] = true
+	}
+	if flags.labels != nil {
+		if id, err = b.applyLabels(ctx, id, flags.labels); err != nil {
+			return "", err
+		}
 	}
 	if left := b.args.Unconsumed(); len(left) > 0 {
 		fmt.Fprintf(b.out, "[Warning] One or more build-args %v were not consumed\n", left)
+	}
+	if out := flags.output; out != nil {
+		// The results this build made (each stage's, the final one) stay as its cache only.
+		for _, r := range append(slices.Clone(b.stages), id) {
+			if b.made[r] {
+				if err := e.setCacheOnly(r, true); err != nil {
+					return "", err
+				}
+			}
+		}
+		if err := e.exportBuild(id, out, o.Out); err != nil {
+			return "", err
+		}
+		if err := writeIIDFile(o.IIDFile, id); err != nil {
+			return "", err
+		}
+		switch {
+		case !out.local && out.dest == "-":
+		case o.Quiet:
+			fmt.Fprintf(o.Out, "sha256:%s\n", id)
+		default:
+			fmt.Fprintf(o.Out, "Successfully exported %s to %s\n", shortID(id), out.dest)
+		}
+		return id, nil
+	}
+	for _, r := range append(slices.Clone(b.stages), id) {
+		if r == "" {
+			continue
+		}
+		if err := e.setCacheOnly(r, false); err != nil {
+			return "", err
+		}
+	}
+	if err := writeIIDFile(o.IIDFile, id); err != nil {
+		return "", err
 	}
 	if len(names) > 0 {
 		if err := e.Store.AddNames(id, names); err != nil {
@@ -206,6 +270,17 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (string, error) {
 		fmt.Fprintf(o.Out, "Successfully tagged %s\n", n)
 	}
 	return id, nil
+}
+
+// writeIIDFile writes --iidfile: the image's ID as Docker writes it (sha256:HEX, no newline).
+func writeIIDFile(p, id string) error {
+	if p == "" {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte("sha256:"+id), 0o644); err != nil {
+		return fmt.Errorf("write --iidfile: %w", err)
+	}
+	return nil
 }
 
 func readDockerfile(o BuildOptions) (string, []byte, error) {
@@ -293,9 +368,14 @@ func (b *builder) buildStage(ctx context.Context, s *build.Stage) (string, error
 				}
 			}
 		} else {
-			img, err := b.e.FindImage(base)
-			if errors.Is(err, ErrImageUnknown) {
-				img, err = b.e.PullForRun(ctx, base, b.o.Err)
+			var img *storage.Image
+			if b.o.Pull {
+				img, err = b.e.PullAlways(ctx, base, b.o.Err)
+			} else {
+				img, err = b.e.FindImage(base)
+				if errors.Is(err, ErrImageUnknown) {
+					img, err = b.e.PullForRun(ctx, base, b.o.Err)
+				}
 			}
 			if err != nil {
 				return "", b.plan.Errorf(s.Line, "FROM %s: %v", base, err)
@@ -429,6 +509,7 @@ func (b *builder) runStep(ctx context.Context, st *stageRun, step *build.Step, t
 	}
 	st.image = id
 	b.cache[key] = id
+	b.made[id] = true
 	b.done(id, start)
 	return nil
 }
@@ -510,8 +591,8 @@ func (b *builder) run(ctx context.Context, st *stageRun, step *build.Step, c *in
 	defer removing.Wait()
 	timing.Mark("build step start")
 	code, runErr := b.e.Run(ctx, RunOptions{
-		Image: st.image, Args: argv, Entrypoint: &noEntrypoint, Env: st.Scope.RunEnv(st.Env()),
-		Name: name, Network: b.o.Network, Stdout: pw, Stderr: pw, Remove: true, volatile: true,
+		Image: st.image, Args: argv, Entrypoint: &noEntrypoint, Env: append(st.Scope.RunEnv(st.Env()), am.env...),
+		Name: name, Network: b.o.Network, AddHosts: b.o.AddHosts, Stdout: pw, Stderr: pw, Remove: true, volatile: true,
 		LimitOptions: LimitOptions{Mounts: am.flags}, removing: &removing, started: early.start,
 		afterExit: func(id string, code int) error {
 			if code != 0 {

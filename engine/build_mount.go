@@ -28,7 +28,9 @@ import (
 // (build-cache/ID-DIGEST), kept between builds and never part of an image; `nook system
 // prune`-like removal is deleting that directory. A bind mount shows a path of the context,
 // or of an earlier stage or an image (mounted read-only by the store), read-only. A tmpfs is
-// a tmpfs. The init creates a missing mount point in the step's container; such stubs are
+// a tmpfs. A secret is a file of the build's temporary space holding the `--secret`'s value,
+// bind-mounted read-only for the step and removed after it (or, with env=, a variable of the
+// step's process only); its value is never part of the cache key, only its id and target. The init creates a missing mount point in the step's container; such stubs are
 // taken out of the step's layer again (removeStubs), as BuildKit does.
 
 // runMounts are a RUN step's mounts, checked, with what their content adds to the step's
@@ -108,6 +110,7 @@ func (b *builder) prepareRunMounts(st *stageRun, c *instructions.RunCommand) (*r
 type activeMounts struct {
 	flags   []string
 	targets []string
+	env     []string // NAME=VALUE of secrets given as variables
 	release []func()
 }
 
@@ -130,6 +133,12 @@ func (b *builder) activateMounts(st *stageRun, rm *runMounts) (*activeMounts, er
 		}
 	}()
 	for i, m := range rm.list {
+		if m.Type == instructions.MountTypeSecret {
+			if err := b.secretMount(st, m, a); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		target := st.Workdir(m.Target)
 		a.targets = append(a.targets, target)
 		var flag string
@@ -186,6 +195,68 @@ func (b *builder) activateMounts(st *stageRun, rm *runMounts) (*activeMounts, er
 	}
 	ok = true
 	return a, nil
+}
+
+// secretMount adds a secret mount to a: a read-only file (mode 0400 and root's unless the
+// mount says otherwise, as BuildKit's), or a variable. A secret the build was not given is
+// left out, unless required.
+func (b *builder) secretMount(st *stageRun, m *instructions.Mount, a *activeMounts) error {
+	id := build.SecretID(m)
+	sec, ok := b.flags.secrets[id]
+	if !ok {
+		if m.Required {
+			return fmt.Errorf("RUN --mount=type=secret,id=%s: the secret is required: give it with nook build --secret id=%s,src=PATH", id, id)
+		}
+		return nil
+	}
+	value, err := sec.content()
+	if err != nil {
+		return fmt.Errorf("read secret %s: %w", id, err)
+	}
+	if m.Env != nil {
+		name := *m.Env
+		if name == "" {
+			name = id
+		}
+		a.env = append(a.env, name+"="+string(value))
+	}
+	target := build.SecretTarget(m)
+	if target == "" {
+		return nil
+	}
+	target = st.Workdir(target)
+	dir, err := os.MkdirTemp(b.tmp, "secret-")
+	if err != nil {
+		return err
+	}
+	a.release = append(a.release, func() { _ = os.RemoveAll(dir) })
+	p := filepath.Join(dir, "value")
+	if err := os.WriteFile(p, value, 0o400); err != nil {
+		return err
+	}
+	mode, uid, gid := os.FileMode(0o400), 0, 0
+	if m.Mode != nil {
+		mode = os.FileMode(*m.Mode) & fs.ModePerm
+	}
+	if m.UID != nil {
+		uid = int(*m.UID)
+	}
+	if m.GID != nil {
+		gid = int(*m.GID)
+	}
+	if err := os.Chown(p, uid, gid); err != nil {
+		return fmt.Errorf("secret %s: %w", id, err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		return err
+	}
+	flag := "type=bind,source=" + p + ",target=" + target + ",readonly"
+	if strings.Contains(flag, ",,") || strings.Count(flag, "target=") != 1 {
+		return fmt.Errorf("RUN --mount: a path with a comma cannot be mounted: %s", flag)
+	}
+	a.targets = append(a.targets, target)
+	a.flags = append(a.flags, flag)
+	return nil
 }
 
 // filteredContext makes a directory that holds what .dockerignore lets through of src (a

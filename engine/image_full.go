@@ -213,7 +213,7 @@ func (e *Engine) Images(all bool) ([]ImageSummary, error) {
 	}
 	var out []ImageSummary
 	for _, img := range imgs {
-		if len(img.Names) == 0 && parents[img.ID] {
+		if len(img.Names) == 0 && !all && (parents[img.ID] || cacheOnly(&img)) {
 			continue
 		}
 		size, err := e.Store.ImageSize(img.ID)

@@ -43,5 +43,13 @@ func newBuildCmd() *cobra.Command {
 	f.BoolVar(&o.NoCache, "no-cache", false, "run every step, not reusing earlier results")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the image ID")
 	f.StringVar(&o.Network, "network", "", "network of RUN steps, as for nook run (default: nook run's)")
+	f.StringArrayVar(&o.Labels, "label", nil, "set a label KEY=VALUE on the image (repeatable)")
+	f.StringVar(&o.IIDFile, "iidfile", "", "write the image's ID to the file")
+	f.BoolVar(&o.Pull, "pull", false, "always pull the FROM images again, even when present")
+	f.StringArrayVar(&o.AddHosts, "add-host", nil, "add a line to /etc/hosts of RUN steps: HOST:IP (as nook run --add-host)")
+	f.StringArrayVarP(&o.Outputs, "output", "o", nil, "export the final stage's files instead of storing an image: type=local,dest=DIR, type=tar,dest=FILE, DIR, or - (a tar on standard output)")
+	f.StringArrayVar(&o.Secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR (repeatable)")
+	f.Bool("rm", true, "accepted for compatibility: nook never keeps a step's container")
+	f.Bool("force-rm", false, "accepted for compatibility: nook never keeps a step's container")
 	return engineCmd(c)
 }

@@ -5,7 +5,7 @@ package front
 // Table is every command of the engine binary, by its path (aliases included).
 var Table = map[string]Command{
 	"attach":             {Engine: true, Lean: true, Interspersed: true, Values: " --detach-keys ", Bools: " --no-stdin "},
-	"build":              {Engine: true, Interspersed: true, Values: " --build-arg --file --network --tag --target -f -t ", Bools: " --no-cache --quiet -q "},
+	"build":              {Engine: true, Interspersed: true, Values: " --add-host --build-arg --file --iidfile --label --network --output --secret --tag --target -f -o -t ", Bools: " --force-rm --no-cache --pull --quiet --rm -q "},
 	"commit":             {Engine: true, Interspersed: true, Values: " --author --change --message -a -c -m ", Bools: " --pause -p "},
 	"container":          {Group: true},
 	"container attach":   {Engine: true, Lean: true, Interspersed: true, Values: " --detach-keys ", Bools: " --no-stdin "},

@@ -439,7 +439,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"unknown FROM image", "FROM nosuch.invalid/img:1\n", nil, nil, []string{"Dockerfile:1:", "FROM nosuch.invalid/img:1"}},
 		{"other platform", "FROM --platform=linux/s390x demo\n", nil, nil, []string{"Dockerfile:1:", "platform"}},
 		{"bad --chown", "FROM demo\nCOPY --chown=nouser a /a\n", map[string]string{"a": "a"}, nil, []string{"Dockerfile:2:", "nouser"}},
-		{"RUN --mount=type=secret", "FROM demo\nRUN true\nRUN --mount=type=secret,id=token cat /run/secrets/token\n", nil, nil, []string{"Dockerfile:3:", "RUN --mount=type=secret is not supported"}},
+		{"RUN --mount=type=secret not given", "FROM demo\nRUN true\nRUN --mount=type=secret,id=token,required cat /run/secrets/token\n", nil, nil, []string{"Dockerfile:3:", "id=token", "required", "--secret"}},
 		{"RUN --mount=type=ssh", "FROM demo\nRUN --mount=type=ssh ssh-add -l\n", nil, nil, []string{"Dockerfile:2:", "RUN --mount=type=ssh is not supported"}},
 		{"RUN --mount=type=bind,rw", "FROM demo\nRUN --mount=type=bind,target=/src,rw true\n", nil, nil, []string{"Dockerfile:2:", "type=bind,rw is not supported"}},
 		{"RUN --mount bind source outside the context", "FROM demo\nRUN --mount=type=bind,source=../x,target=/x true\n", nil, nil, []string{"Dockerfile:2:", "inside the build context"}},
