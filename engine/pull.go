@@ -221,11 +221,55 @@ func (e *Engine) transfer(ctx context.Context, dest, src types.ImageReference, d
 		return nil, err
 	}
 	defer pc.Destroy()
+	if dest.Transport().Name() == istorage.Transport.Name() {
+		e.nameLayersByChain()
+	}
 	return copy.Image(ctx, pc, dest, src, &copy.Options{
 		ReportWriter:   progress,
 		SourceCtx:      srcCtx,
 		DestinationCtx: destCtx,
 	})
+}
+
+// nameLayersByChain gives each layer whose ID is not its chain ID the chain ID as a name.
+// containers/image looks a layer up by that ID when it pulls or loads one (its storage
+// destination's layerID: the diff ID for a bottom layer, else sha256 of "PARENT+DIFFID", PARENT
+// the store ID of the layer below), and the layers `nook build` and `nook commit` make have an
+// ID chosen before their content is known. Without the name, a pull or load of an image built
+// here, or of one built on it, copies those layers a second time, and for the image itself then
+// fails: its ID (the configuration's digest) is taken, with the other top layer ("already
+// exists, but uses a different top layer"). A name another layer holds as ID or name is left.
+func (e *Engine) nameLayersByChain() {
+	layers, err := e.Store.Layers()
+	if err != nil {
+		return
+	}
+	taken := map[string]bool{}
+	for _, l := range layers {
+		taken[l.ID] = true
+		for _, n := range l.Names {
+			taken[n] = true
+		}
+	}
+	for _, l := range layers {
+		if l.UncompressedDigest == "" {
+			continue
+		}
+		if chain := chainID(l.Parent, l.UncompressedDigest); !taken[chain] {
+			if e.Store.AddNames(l.ID, []string{chain}) == nil {
+				taken[chain] = true
+			}
+		}
+	}
+}
+
+// chainID is the ID containers/image gives a layer with this parent (a store ID, "" for none)
+// and this diff ID.
+func chainID(parent string, diffID digest.Digest) string {
+	if parent == "" {
+		return diffID.Encoded()
+	}
+	return digest.Canonical.FromString(parent + "+" + diffID.Encoded()).Encoded()
 }
 
 // beginImageWrite takes the image-writes lock shared, for one pull, push, load, save or import

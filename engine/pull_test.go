@@ -132,3 +132,18 @@ func TestPruneCandidates(t *testing.T) {
 		t.Errorf("prune -a: %v, want named and dangling", got)
 	}
 }
+
+// chainID is containers/image's storage destination's layerID for a layer identified by its
+// diff ID (storage_dest.go): the bottom layer's is the diff ID's hex, every other one sha256 of
+// "PARENT+HEX".
+func TestChainID(t *testing.T) {
+	d := digest.Digest("sha256:6d621b3d0fa4318c820e6af3c62d1b394d3e1359f2c441cda8ad9db876bc6360")
+	if got := chainID("", d); got != d.Encoded() {
+		t.Errorf("chainID of a bottom layer = %s", got)
+	}
+	parent := "f1bca84d267bf20b482d6d3e480c44ff1c0d25d8e2abb75454769f28e6365fa3"
+	want := digest.FromString(parent + "+" + d.Encoded()).Encoded()
+	if got := chainID(parent, d); got != want || len(got) != 64 {
+		t.Errorf("chainID(%s, %s) = %s, want %s", parent, d, got, want)
+	}
+}

@@ -334,6 +334,40 @@ func TestRegistryPushMountsAcrossRepositories(t *testing.T) {
 	assertEqual(t, "run of the mounted image", s2.mustNook(t, "run", "--rm", reg.addr+"/mount-b/bb:1", "echo", "ok").Stdout, "ok\n")
 }
 
+// An image built here, pushed, then pulled back into the same store (or saved and loaded):
+// the pull reuses the built layers, found by the chain ID containers/image looks them up by,
+// instead of copying them and then failing on the image ID, which the built image holds with
+// another top layer. An image built on it elsewhere and pulled here reuses them too.
+func TestRegistryPullOfBuiltImage(t *testing.T) {
+	reg, _ := needRegistries(t)
+	s := newStore(t, "registry-built", storeOptions{}, false)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM demo\nRUN echo one > /one\nRUN echo two > /two\n"})
+	s.mustBuild(t, dir, "-q", "-t", "built:1")
+	id := imageIDOf(t, s, "built:1")
+	name := reg.addr + "/built/img:1"
+	s.mustNook(t, "push", "-q", "built:1", name)
+	layers := layerCount(s)
+	r := s.nook(t, "pull", "-q", name)
+	assertExit(t, r, 0)
+	assertEqual(t, "image ID of the pulled image", imageIDOf(t, s, name), id)
+	assertEqual(t, "layers after pulling back an image built here", layerCount(s), layers)
+	archive := filepath.Join(t.TempDir(), "built.tar")
+	assertExit(t, s.nook(t, "save", "-o", archive, "built:1"), 0) // progress on stderr
+	assertExit(t, s.nook(t, "load", "-q", "-i", archive), 0)
+	assertEqual(t, "layers after loading it back", layerCount(s), layers)
+
+	// A child built in another store from the pushed image, pushed, pulled here: one new layer.
+	s2 := newStore(t, "registry-built-child", storeOptions{}, true)
+	dir2 := writeContext(t, map[string]string{"Dockerfile": "FROM " + name + "\nRUN echo three > /three\n"})
+	s2.mustBuild(t, dir2, "-q", "-t", reg.addr+"/built/child:1")
+	s2.mustNook(t, "push", "-q", reg.addr+"/built/child:1")
+	s.mustNook(t, "pull", "-q", reg.addr+"/built/child:1")
+	assertEqual(t, "layers after pulling a child of the built image", layerCount(s), layers+1)
+	assertEqual(t, "the child runs", s.mustNook(t, "run", "--rm", reg.addr+"/built/child:1", "cat", "/one", "/two", "/three").Stdout, "one\ntwo\nthree\n")
+	s.mustNook(t, "rmi", reg.addr+"/built/child:1", name, "built:1")
+	assertNoOrphanLayers(t, s)
+}
+
 // Several tags of one image; `nook run` pulls a missing image like docker run.
 func TestRegistryTagsAndRunPulls(t *testing.T) {
 	reg, _ := needRegistries(t)
