@@ -152,3 +152,28 @@ func TestNsShareIPCAndUTS(t *testing.T) {
 	assertErrorLine(t, r, "conflicting options", "hostname")
 	_ = context.Background
 }
+
+func TestNsShareExecEnvFileAndPrivileged(t *testing.T) {
+	s := useMain(t)
+	name := execContainer(t, s)
+	envFile := t.TempDir() + "/env"
+	if err := os.WriteFile(envFile, []byte("# a comment\nFROMFILE=one\nBOTH=file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The file first, then -e over it, as run's.
+	env := s.mustNook(t, "exec", "--env-file", envFile, "-e", "BOTH=flag", name, "env").Stdout
+	assertContains(t, "exec --env-file", env, "FROMFILE=one\n")
+	assertContains(t, "exec -e over --env-file", env, "BOTH=flag\n")
+	r := s.nook(t, "exec", "--env-file", envFile+".missing", name, "true")
+	assertExit(t, r, 125)
+	assertErrorLine(t, r, "env file")
+
+	// --privileged: the capabilities of a privileged container, without seccomp.
+	want := s.mustNook(t, "run", "--rm", "--privileged", "demo", "grep", "-E", "^(CapEff|CapBnd|Seccomp):", "/proc/self/status").Stdout
+	got := s.mustNook(t, "exec", "--privileged", name, "grep", "-E", "^(CapEff|CapBnd|Seccomp):", "/proc/self/status").Stdout
+	assertEqual(t, "capabilities and seccomp of exec --privileged", got, want)
+	assertMatch(t, "seccomp of exec --privileged", got, `Seccomp:\s+0`)
+	plain := s.mustNook(t, "exec", name, "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status").Stdout
+	assertContains(t, "exec without --privileged", plain, "CapEff:\t00000000a80425fb")
+	assertMatch(t, "seccomp of exec without --privileged", plain, `Seccomp:\s+2`)
+}
