@@ -139,6 +139,9 @@ type ContainerInspectConfig struct {
 // ContainerHostConfig is the HostConfig of ContainerInspect.
 type ContainerHostConfig struct {
 	NetworkMode     string                   `json:"NetworkMode"`
+	PidMode         string                   `json:"PidMode"` // "", host or container:ID
+	IpcMode         string                   `json:"IpcMode"` // private, shareable, host or container:ID
+	UTSMode         string                   `json:"UTSMode"` // "" or host
 	AutoRemove      bool                     `json:"AutoRemove"`
 	RestartPolicy   map[string]any           `json:"RestartPolicy"`
 	PortBindings    map[string][]PortBinding `json:"PortBindings"`
@@ -213,6 +216,7 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 		h.ContainerIDFile, h.ExtraHosts, h.GroupAdd = o.CIDFile, o.AddHosts, o.GroupAdd
 		h.Dns, h.DnsOptions, h.DnsSearch = nonNil(o.DNS), nonNil(o.DNSOptions), nonNil(o.DNSSearch)
 		h.ShmSize, _ = parseShmSize(o.ShmSize)
+		h.PidMode, h.IpcMode, h.UTSMode = o.PID, o.IPC, o.UTS
 		if len(o.Sysctls) > 0 {
 			h.Sysctls = map[string]string{}
 			for _, kv := range o.Sysctls {
@@ -220,6 +224,9 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 				h.Sysctls[strings.ReplaceAll(k, "/", ".")] = v
 			}
 		}
+	}
+	if d.HostConfig.IpcMode == "" {
+		d.HostConfig.IpcMode = nsPrivate // Docker's default since 20.10
 	}
 	if d.HostConfig.ShmSize == 0 {
 		d.HostConfig.ShmSize = 64 << 20 // Docker's default
@@ -239,6 +246,9 @@ func (e *Engine) InspectContainer(ref string) (*ContainerInspect, error) {
 		d.HostConfig.NetworkMode = c.Net.Mode
 		if c.Net.Bridge != "" {
 			d.HostConfig.NetworkMode = c.Net.Bridge // Docker names the user network
+		}
+		if c.Net.Mode == NetContainer {
+			d.HostConfig.NetworkMode = NetContainer + ":" + c.Net.Container
 		}
 		for _, p := range c.Net.Ports {
 			k := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nook-containers/nook/cgroups"
 	"github.com/nook-containers/nook/cptar"
+	nookruntime "github.com/nook-containers/nook/runtime"
 	"github.com/nook-containers/nook/userns"
 )
 
@@ -21,6 +23,8 @@ import (
 type ExecOptions struct {
 	Args        []string
 	Env         []string
+	EnvFiles    []string // --env-file, read before Env, as run's
+	Privileged  bool     // every capability of the user namespace and no seccomp, as run --privileged
 	User        string
 	Workdir     string
 	Interactive bool
@@ -56,9 +60,8 @@ func (e *Engine) Exec(ref string, o ExecOptions) error {
 	p.Args = o.Args
 	p.Terminal = o.TTY
 	p.ConsoleSize = nil
-	p.Env = append([]string{}, p.Env...)
-	for _, kv := range o.Env {
-		p.Env = setEnvFromUser(p.Env, kv)
+	if p.Env, err = mergeEnv(p.Env, o.EnvFiles, o.Env); err != nil {
+		return err
 	}
 	if o.TTY {
 		p.Env = setEnv(p.Env, "TERM=xterm")
@@ -70,7 +73,10 @@ func (e *Engine) Exec(ref string, o ExecOptions) error {
 		p.Cwd = o.Workdir
 	}
 	x := specs.Spec{Version: s.Version, Process: &p}
-	if s.Linux != nil && s.Linux.Seccomp != nil {
+	if o.Privileged {
+		all := nookruntime.AllCapabilities()
+		p.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: slices.Clone(all), Permitted: slices.Clone(all)}
+	} else if s.Linux != nil && s.Linux.Seccomp != nil {
 		x.Linux = &specs.Linux{Seccomp: s.Linux.Seccomp}
 	}
 	if o.User != "" {

@@ -37,7 +37,8 @@ type bundle struct {
 	config, rundir string
 	nw             network
 	cg             *cgroups.Cgroup
-	cgDir          *os.File // the cgroup's directory, for CLONE_INTO_CGROUP; nil without one
+	cgDir          *os.File            // the cgroup's directory, for CLONE_INTO_CGROUP; nil without one
+	ns             *monitor.Namespaces // shared or joined namespaces (nsshare.go); nil for none
 }
 
 func (b *bundle) close() {
@@ -102,7 +103,15 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (id string, rec *Reco
 	if err != nil {
 		return "", nil, nil, err
 	}
-	nw, err := e.setupNetwork(o.Network, o.NetworkAliases, o.Publish, o.PublishAll, toPublish)
+	if err := e.checkNamespaceModes(&o); err != nil {
+		return "", nil, nil, err
+	}
+	var nw network
+	if ref, ok := strings.CutPrefix(o.Network, NetContainer+":"); ok || o.Network == NetContainer {
+		nw, err = e.containerNetwork(ref, o)
+	} else {
+		nw, err = e.setupNetwork(o.Network, o.NetworkAliases, o.Publish, o.PublishAll, toPublish)
+	}
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -221,19 +230,28 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 	if err != nil {
 		return nil, err
 	}
+	shared, joined, joinedName, err := e.sharedNamespaces(o, nw)
+	if err != nil {
+		return nil, err
+	}
 	hostname := o.Hostname
 	if hostname == "" {
 		hostname = id[:12]
-		if nw.Mode == NetHost {
+		switch {
+		case nw.Mode == NetHost || o.UTS == nsHost:
 			hostname, _ = os.Hostname()
+		case nw.Mode == NetContainer && joinedName != "":
+			hostname = joinedName
 		}
 	}
 	extraHosts, err := extraHostLines(o.AddHosts, nw)
 	if err != nil {
 		return nil, err
 	}
-	files, err := writeEtcFiles(rundir, hostname, nw.Mode, extraHosts, o)
-	if err != nil {
+	var files etcFiles
+	if joined != nil {
+		files = *joined // the other container's, as Docker shares them
+	} else if files, err = writeEtcFiles(rundir, hostname, nw.Mode, extraHosts, o); err != nil {
 		return nil, err
 	}
 	if err := e.memberOf(&nw, id, rec.Name, hostname, files.hosts, extraHosts); err != nil {
@@ -252,12 +270,17 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 		cwd = cfg.Config.WorkingDir
 	}
 	netns := "none" // a new network namespace: empty, or slirp4netns adds tap0 to it
-	if nw.Mode == NetHost {
-		netns = "host"
+	var pidns, ipcns, utsns string
+	if shared != nil {
+		netns = shared.Network
+		if netns == "" {
+			netns = "none"
+		}
+		pidns, ipcns, utsns = shared.PID, shared.IPC, shared.UTS
 	}
 	so := spec.Options{
 		Args: rec.Command, Env: env, Cwd: cwd, User: user, Rootfs: rootfs, Hostname: hostname,
-		Terminal: o.TTY, NetworkNS: netns,
+		Terminal: o.TTY, NetworkNS: netns, PidNS: pidns, IpcNS: ipcns, UtsNS: utsns,
 		HostsFile: files.hosts, HostnameFile: files.hostname, ResolvConf: files.resolv,
 		GroupAdd: o.GroupAdd,
 	}
@@ -315,7 +338,7 @@ func (e *Engine) prepare(id string, rec *Record, cfg *imgspecv1.Image, term []*o
 	if err != nil {
 		return nil, err
 	}
-	return &bundle{config: config, rundir: rundir, nw: nw, cg: cg, cgDir: cgDir}, nil
+	return &bundle{config: config, rundir: rundir, nw: nw, cg: cg, cgDir: cgDir, ns: shared}, nil
 }
 
 // ParseRestart reads --restart: no, always, unless-stopped, on-failure[:N].
@@ -362,7 +385,7 @@ func (e *Engine) startMonitor(id string, rec *Record, b *bundle, waitAttach bool
 		ID: id, Runtime: e.runtime, Bundle: b.config, RunDir: b.rundir,
 		LogPath:  filepath.Join(cdir, monitor.LogFile),
 		Terminal: o.TTY, Stdin: o.Interactive, HostNetwork: b.nw.Mode == NetHost,
-		Restart: restart, MaxRetries: max, WaitAttach: waitAttach,
+		Namespaces: b.ns, Restart: restart, MaxRetries: max, WaitAttach: waitAttach,
 		Cleanup: e.cleanupCommand(id),
 	}
 	mc.Network = b.nw.slirpConfig() // slirp4netns or pasta; nil for none and host

@@ -40,6 +40,9 @@ type network struct {
 	// then its outbound network: slirp4netns, or none for an internal network.
 	Bridge  string   `json:",omitempty"`
 	Aliases []string `json:",omitempty"` // --network-alias
+	// Container is the ID of the container whose network namespace this one joins
+	// (--network container:NAME, Mode NetContainer).
+	Container string `json:",omitempty"`
 
 	member *netuser.Member // set by prepare for a member of Bridge
 }

@@ -59,6 +59,9 @@ type RunOptions struct {
 	GroupAdd       []string `json:",omitempty"` // --group-add GROUP: supplementary groups
 	ShmSize        string   `json:",omitempty"` // --shm-size: /dev/shm's size
 	Sysctls        []string `json:",omitempty"` // --sysctl KEY=VALUE (namespaced ones only)
+	PID            string   `json:",omitempty"` // --pid host|container:ID (nsshare.go)
+	IPC            string   `json:",omitempty"` // --ipc private|shareable|host|container:ID
+	UTS            string   `json:",omitempty"` // --uts host
 	Stdin          *os.File `json:"-"`
 	Stdout         *os.File `json:"-"`
 	Stderr         *os.File `json:"-"`
@@ -196,7 +199,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 	state.MonitorStart = proc.Self()
 	in, startErr := monitor.StartInit(monitor.InitOptions{
 		Runtime: e.runtime, Config: b.config, HostNetwork: b.nw.Mode == NetHost,
-		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: b.cgDir,
+		Namespaces: b.ns, Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: b.cgDir,
 		BeforeGo: func(pid int) error {
 			timing.Mark("engine init cloned")
 			initPid.Store(int64(pid))

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/runtime"
@@ -17,7 +16,10 @@ import (
 type InitOptions struct {
 	Runtime     string // path of nook-runtime
 	Config      string // the container's config.json
-	HostNetwork bool   // share the caller's network namespace
+	HostNetwork bool   // share the caller's network namespace (without Namespaces)
+	// Namespaces, when set, say which namespaces the init gets (new, the caller's, or joined);
+	// HostNetwork is then ignored.
+	Namespaces *Namespaces
 	// Standard streams of the init (and so of the payload without a terminal); nil is
 	// /dev/null.
 	Stdin, Stdout, Stderr *os.File
@@ -38,6 +40,16 @@ type Init struct {
 	Pid     int
 	Console *os.File // the terminal's master, when the spec asks for a terminal
 	cmd     *exec.Cmd
+	reaped  chan struct{} // closed once reaped: ends the thread that joined namespaces for it
+}
+
+func (i *Init) wait() error {
+	err := i.cmd.Wait()
+	if i.reaped != nil {
+		close(i.reaped)
+		i.reaped = nil
+	}
+	return err
 }
 
 // StartError is a failure the init reported: Code is the status it exits with (125, or 126/127
@@ -72,23 +84,56 @@ func StartInit(o InitOptions) (*Init, error) {
 	if o.Stdin != nil {
 		cmd.Stdin = o.Stdin
 	}
-	flags := unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
-	if !o.HostNetwork {
-		flags |= unix.CLONE_NEWNET
+	ns := Namespaces{}
+	if o.Namespaces != nil {
+		ns = *o.Namespaces
+	} else if o.HostNetwork {
+		ns.Network = "host"
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: uintptr(ns.cloneFlags()), Pdeathsig: syscall.SIGKILL}
 	if o.Cgroup != nil {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(o.Cgroup.Fd())
 	}
-	if err := cmd.Start(); err != nil {
+	var reaped chan struct{}
+	if ns.PID != "" && ns.PID != "host" {
+		// Go's child checks its parent after setting the signal and kills itself when
+		// getppid() differs: in a joined PID namespace its parent is not visible (0), and
+		// it is not that namespace's init, which a SIGKILL from inside would spare. The
+		// init sets the signal itself (nook-runtime init).
+		cmd.SysProcAttr.Pdeathsig = 0
+	}
+	if ns.Joins() {
+		// Joining is for good (Namespaces.join), so it happens on a thread of its own, which
+		// clones the init and lives until the init is reaped: the init's parent-death signal
+		// is tied to it. The caller must then not exec while the container runs (the monitor
+		// does not go idle).
+		reaped = make(chan struct{})
+		started := make(chan error)
+		go func() {
+			goruntime.LockOSThread() // never unlocked: the thread ends with this goroutine
+			if err := ns.join(); err != nil {
+				started <- err
+				return
+			}
+			err := cmd.Start()
+			started <- err
+			if err == nil {
+				<-reaped
+			}
+		}()
+		err = <-started
+	} else {
+		err = cmd.Start()
+	}
+	if err != nil {
 		initEnd.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	initEnd.Close()
-	in := &Init{Pid: cmd.Process.Pid, cmd: cmd}
+	in := &Init{Pid: cmd.Process.Pid, cmd: cmd, reaped: reaped}
 	fail := func(err error) (*Init, error) {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		_ = in.wait()
 		if in.Console != nil {
 			in.Console.Close()
 		}
@@ -132,7 +177,7 @@ func StartInit(o InitOptions) (*Init, error) {
 			if fd != nil {
 				fd.Close()
 			}
-			_ = cmd.Wait() // it exits by itself with m.Code
+			_ = in.wait() // it exits by itself with m.Code
 			if in.Console != nil {
 				in.Console.Close()
 			}
@@ -144,7 +189,7 @@ func StartInit(o InitOptions) (*Init, error) {
 // Wait waits for the init to end and returns its status as Docker reports it: the exit code,
 // or 128+N when signal N killed it.
 func (i *Init) Wait() int {
-	err := i.cmd.Wait()
+	err := i.wait()
 	return StatusOf(i.cmd.ProcessState, err)
 }
 

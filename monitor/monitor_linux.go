@@ -23,17 +23,19 @@ import (
 
 // Config is what the engine tells a container's monitor (monitor.json in the run directory).
 type Config struct {
-	ID          string   `json:"id"`
-	Runtime     string   `json:"runtime"` // nook-runtime
-	Bundle      string   `json:"config"`  // the container's config.json
-	RunDir      string   `json:"runDir"`  // state file, attach socket, network socket
-	LogPath     string   `json:"logPath"`
-	Terminal    bool     `json:"terminal"`
-	Stdin       bool     `json:"stdin"` // -i: keep the container's stdin open for attach
-	HostNetwork bool     `json:"hostNetwork"`
-	Network     *Network `json:"network,omitempty"` // slirp4netns, when set
-	Restart     string   `json:"restart,omitempty"` // "", no, always, on-failure, unless-stopped
-	MaxRetries  int      `json:"maxRetries,omitempty"`
+	ID          string `json:"id"`
+	Runtime     string `json:"runtime"` // nook-runtime
+	Bundle      string `json:"config"`  // the container's config.json
+	RunDir      string `json:"runDir"`  // state file, attach socket, network socket
+	LogPath     string `json:"logPath"`
+	Terminal    bool   `json:"terminal"`
+	Stdin       bool   `json:"stdin"` // -i: keep the container's stdin open for attach
+	HostNetwork bool   `json:"hostNetwork"`
+	// Namespaces, when set, are the init's namespaces (InitOptions.Namespaces).
+	Namespaces *Namespaces `json:"namespaces,omitempty"`
+	Network    *Network    `json:"network,omitempty"` // slirp4netns, when set
+	Restart    string      `json:"restart,omitempty"` // "", no, always, on-failure, unless-stopped
+	MaxRetries int         `json:"maxRetries,omitempty"`
 	// WaitAttach holds the start until a client has attached (FrameAttach), so that it sees
 	// all of the output: `nook run` in the foreground and `nook start -a`.
 	WaitAttach bool `json:"waitAttach,omitempty"`
@@ -166,6 +168,9 @@ func newMon(cfgPath string) (*mon, error) {
 		return nil, fmt.Errorf("open container log: %v", err)
 	}
 	m.idle = idlePath(cfg.Runtime)
+	if cfg.Namespaces != nil && cfg.Namespaces.Joins() {
+		m.idle = "" // the init's parent is a thread of this process that an exec would end
+	}
 	return m, nil
 }
 
@@ -298,7 +303,7 @@ func (m *mon) runOnce(report *os.File) (int, error) {
 	timing.Mark("monitor start init")
 	in, err := StartInit(InitOptions{
 		Runtime: m.cfg.Runtime, Config: m.cfg.Bundle, HostNetwork: m.cfg.HostNetwork,
-		Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: m.cgroup,
+		Namespaces: m.cfg.Namespaces, Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: m.cgroup,
 		BeforeGo: func(pid int) error {
 			if m.cfg.Network == nil {
 				return nil

@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -29,6 +30,12 @@ type Options struct {
 	// NetworkNS is "none" (or "": a new, empty network namespace), "host"
 	// (no network namespace) or the absolute path of one to join.
 	NetworkNS string
+	// PidNS, IpcNS and UtsNS are "" (a new namespace), "host" (the host's: no namespace of
+	// its own) or the absolute path of one to join (--pid, --ipc container:NAME). With the
+	// host's PID namespace /proc is the host's, bind-mounted: a user namespace may mount proc
+	// only for a PID namespace it owns. With the host's IPC namespace /dev/shm and /dev/mqueue
+	// are the host's. With the host's UTS namespace the hostname is not set.
+	PidNS, IpcNS, UtsNS string
 
 	// Host files bind-mounted onto /etc/hosts, /etc/hostname and
 	// /etc/resolv.conf (read-only when ReadOnly, as Docker). "" skips one.
@@ -176,10 +183,22 @@ func New(o Options) (*specs.Spec, error) {
 	}
 
 	g.ClearLinuxNamespaces()
-	for _, ns := range []string{"pid", "mount", "uts", "ipc"} {
-		if err := g.AddOrReplaceLinuxNamespace(ns, ""); err != nil {
+	if err := g.AddOrReplaceLinuxNamespace("mount", ""); err != nil {
+		return nil, err
+	}
+	for _, ns := range []struct{ kind, where string }{{"pid", o.PidNS}, {"uts", o.UtsNS}, {"ipc", o.IpcNS}} {
+		switch {
+		case ns.where == "host":
+			continue
+		case ns.where != "" && !filepath.IsAbs(ns.where):
+			return nil, fmt.Errorf("%s namespace %q: use host or the absolute path of a namespace", ns.kind, ns.where)
+		}
+		if err := g.AddOrReplaceLinuxNamespace(ns.kind, ns.where); err != nil {
 			return nil, err
 		}
+	}
+	if o.UtsNS == "host" {
+		g.SetHostname("") // the host's name: a user namespace cannot set it
 	}
 	hostNet := false
 	switch o.NetworkNS {
@@ -306,14 +325,33 @@ func capabilities(o Options) ([]string, error) {
 
 // mounts is the container's mount list, in mount order.
 func mounts(o Options, hostNet bool) []specs.Mount {
+	proc := specs.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}}
+	if o.PidNS == "host" {
+		// proc can be mounted only by the owner of the PID namespace it shows (the host's is
+		// the initial user namespace's): the host's, as Podman rootless does.
+		proc = specs.Mount{Destination: "/proc", Type: "bind", Source: "/proc", Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
+	}
+	shm := specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", shmSize(o.ShmSize)}}
+	mqueue := specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}}
+	if o.IpcNS == "host" {
+		// The host's IPC namespace belongs to the initial user namespace, which alone may
+		// mount mqueue for it; Docker shares the host's /dev/shm too.
+		shm = specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
+		mqueue = specs.Mount{Destination: "/dev/mqueue", Type: "bind", Source: "/dev/mqueue", Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
+		if _, err := os.Stat("/dev/mqueue"); err != nil {
+			mqueue.Source = "" // the host mounts no mqueue to share
+		}
+	}
 	ms := []specs.Mount{
-		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		proc,
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		// No gid=5: the tty group is not mapped in a single-ID namespace
 		// and the kernel refuses an unmapped gid.
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", shmSize(o.ShmSize)}},
-		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		shm,
+	}
+	if mqueue.Source != "" {
+		ms = append(ms, mqueue)
 	}
 	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
 	if o.Privileged {

@@ -30,6 +30,8 @@ func newExecCmd() *cobra.Command {
 	f.BoolVarP(&o.TTY, "tty", "t", false, "allocate a pseudo-terminal")
 	f.BoolVarP(&o.Detach, "detach", "d", false, "run the command in the background")
 	f.StringArrayVarP(&o.Env, "env", "e", nil, "set an environment variable (NAME=VALUE, or NAME to pass it through)")
+	f.StringArrayVar(&o.EnvFiles, "env-file", nil, "read environment variables from a file")
+	f.BoolVar(&o.Privileged, "privileged", false, "give the command every capability of the container's user namespace, without seccomp")
 	f.StringVarP(&o.User, "user", "u", "", "user to run as: UID[:GID] or NAME[:GROUP]")
 	f.StringVarP(&o.Workdir, "workdir", "w", "", "working directory inside the container")
 	return engineCmd(c)

@@ -18,6 +18,9 @@ import (
 // payload replaces it. On failure it reports to the engine and returns the exit status.
 func containerInit(config string) int {
 	goruntime.LockOSThread()
+	// Ended with the thread that cloned it (again: the engine's clone may not set it, see
+	// monitor.StartInit).
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
 	sync := os.NewFile(runtime.SyncFd, "sync")
 	fail := func(err error) int {
 		code := runtime.ExitCode(err)
