@@ -122,7 +122,13 @@ func (e *Engine) readUsage(c *Container, st *ContainerStats) uint64 {
 		}
 	}
 	if !st.Running {
-		pids, err := proc.InPidNamespace(c.InitPid)
+		// Its PID namespace, or, when it shares the host's or another container's (--pid),
+		// the processes descended from its first one.
+		in := proc.InPidNamespace
+		if c.Options != nil && c.Options.PID != "" {
+			in = proc.Tree
+		}
+		pids, err := in(c.InitPid)
 		if err != nil {
 			return 0 // ended meanwhile
 		}

@@ -167,6 +167,41 @@ func InPidNamespace(pid int) ([]int, error) {
 	return out, nil
 }
 
+// Tree lists pid and its descendants (pid first), from each process's parent in /proc.
+func Tree(pid int) ([]int, error) {
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+		return nil, err
+	}
+	names, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	children := map[int][]int{}
+	for _, n := range names {
+		p, err := strconv.Atoi(n.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + n.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			if f := strings.Fields(s[i+1:]); len(f) > 1 {
+				if pp, err := strconv.Atoi(f[1]); err == nil {
+					children[pp] = append(children[pp], p)
+				}
+			}
+		}
+	}
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out, nil
+}
+
 // MemTotal is the machine's memory in bytes (/proc/meminfo), 0 when unreadable.
 func MemTotal() uint64 {
 	b, err := os.ReadFile("/proc/meminfo")

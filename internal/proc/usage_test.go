@@ -2,6 +2,7 @@ package proc
 
 import (
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -54,6 +55,10 @@ func TestReadUsageSelf(t *testing.T) {
 	pids, err := InPidNamespace(os.Getpid())
 	if err != nil || len(pids) == 0 || pids[0] != os.Getpid() {
 		t.Errorf("InPidNamespace(self) = %v, %v", pids, err)
+	}
+	tree, err := Tree(os.Getppid())
+	if err != nil || len(tree) < 2 || tree[0] != os.Getppid() || !slices.Contains(tree, os.Getpid()) {
+		t.Errorf("Tree(parent) = %v, %v: want the parent first and this process in it", tree, err)
 	}
 	if MemTotal() == 0 {
 		t.Error("MemTotal() = 0")
