@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"text/template"
 	"time"
+
+	"github.com/docker/go-units"
 )
 
 // templateFuncs are the functions Docker's --format templates offer.
@@ -149,19 +151,13 @@ func humanDuration(d time.Duration) string {
 	}
 }
 
-// humanSize is go-units' HumanSize: decimal units, three significant digits.
+// humanSize is go-units' HumanSize, as Docker's size columns print it (decimal units, four
+// significant digits); "N/A" for an unknown (negative) size.
 func humanSize(n int64) string {
 	if n < 0 {
 		return "N/A"
 	}
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	f := float64(n)
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", f, units[i])
+	return units.HumanSize(float64(n))
 }
 
 // ellipsis shortens s to n characters, the last one "…", as Docker's columns do.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -99,34 +100,16 @@ func statsRowOf(s engine.ContainerStats, noTrunc bool) statsRow {
 		return r
 	}
 	r.CPUPerc = fmt.Sprintf("%.2f%%", s.CPUPercent)
-	r.MemUsage = bytesSize(s.MemUsage) + " / " + bytesSize(s.MemLimit)
+	r.MemUsage = units.BytesSize(float64(s.MemUsage)) + " / " + units.BytesSize(float64(s.MemLimit))
 	if s.MemLimit > 0 {
 		r.MemPerc = fmt.Sprintf("%.2f%%", float64(s.MemUsage)/float64(s.MemLimit)*100)
 	}
-	r.NetIO = humanSize3(s.NetRx) + " / " + humanSize3(s.NetTx)
-	r.BlockIO = humanSize3(s.BlockRead) + " / " + humanSize3(s.BlockWrite)
+	r.NetIO = netSize(s.NetRx) + " / " + netSize(s.NetTx)
+	r.BlockIO = netSize(s.BlockRead) + " / " + netSize(s.BlockWrite)
 	r.PIDs = fmt.Sprint(s.Pids)
 	return r
 }
 
-// bytesSize is go-units' BytesSize, which Docker's MEM USAGE column uses: binary units.
-func bytesSize(n uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	f, i := float64(n), 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", f, units[i])
-}
-
-// humanSize3 is go-units' HumanSizeWithPrecision(n, 3), Docker's NET I/O and BLOCK I/O.
-func humanSize3(n uint64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	f, i := float64(n), 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.3g%s", f, units[i])
-}
+// netSize is how Docker's NET I/O and BLOCK I/O columns print a byte count (go-units,
+// three significant digits); MEM USAGE uses binary units (units.BytesSize).
+func netSize(n uint64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
