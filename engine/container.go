@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -144,6 +145,10 @@ func (e *Engine) applyState(ct *Container) {
 		ct.State, ct.ExitCode, ct.Finished = StateExited, st.ExitCode, st.Finished
 	}
 }
+
+// selfStart is this engine's start time (against pid reuse), read once: every record and
+// state file this engine writes as a container's watcher names it.
+var selfStart = sync.OnceValue(proc.Self)
 
 // pidLive says whether a process pid exists and has not ended (a pid with no start time to
 // check against reuse: a reused pid reads as live, which only keeps a record longer).

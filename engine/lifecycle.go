@@ -150,7 +150,7 @@ func (e *Engine) create(ctx context.Context, o RunOptions) (id string, rec *Reco
 	if o.starting {
 		// A run's engine watches the container from its creation: if it dies before the
 		// "running" record is written, the record says who was to start it (applyState).
-		rec.Pid, rec.PidStart = os.Getpid(), proc.Self()
+		rec.Pid, rec.PidStart = os.Getpid(), selfStart()
 	}
 	meta, _ := json.Marshal(rec)
 	// A --rm container is volatile, as Podman makes it, and so is a build step's: its records
@@ -574,7 +574,7 @@ func (e *Engine) startLocked(id string, rec *Record, cfg *imgspecv1.Image, attac
 		// init's start-up instead of following the report, as a foreground run's does
 		// (run.go). Until the monitor's state file exists, this engine is the record's
 		// watcher. A start that fails puts the record back before the lock is released.
-		saved := e.recordStarted(id, rec, os.Getpid(), proc.Self()) == nil
+		saved := e.recordStarted(id, rec, os.Getpid(), selfStart()) == nil
 		timing.Mark("engine record saved")
 		if err = mp.waitStarted(); err != nil && saved {
 			_ = e.saveRecord(id, rec)

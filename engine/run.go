@@ -18,7 +18,6 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
-	"github.com/nook-containers/nook/internal/proc"
 	"github.com/nook-containers/nook/internal/timing"
 	"github.com/nook-containers/nook/monitor"
 	"github.com/nook-containers/nook/slirp"
@@ -196,7 +195,7 @@ func (e *Engine) runContainer(ctx context.Context, id string, rec *Record, cfg *
 	saved := make(chan struct{})
 	var net *slirp.Network
 	state := monitor.State{MonitorPid: os.Getpid()}
-	state.MonitorStart = proc.Self()
+	state.MonitorStart = selfStart()
 	in, startErr := monitor.StartInit(monitor.InitOptions{
 		Runtime: e.runtime, Config: b.config, HostNetwork: b.nw.Mode == NetHost,
 		Namespaces: b.ns, Stdin: stdin, Stdout: stdout, Stderr: stderr, Cgroup: b.cgDir,
