@@ -219,7 +219,7 @@ func applyDNSFlags(base string, dns, search, options []string) string {
 func parseStopOptions(o RunOptions) error {
 	if o.StopSignal != "" {
 		if _, err := ParseSignal(o.StopSignal); err != nil {
-			return fmt.Errorf("invalid signal: %s", o.StopSignal)
+			return fmt.Errorf("invalid signal: %s: give a name (SIGTERM, TERM) or a number", o.StopSignal)
 		}
 	}
 	if o.StopTimeout != nil && *o.StopTimeout < -1 {
@@ -365,7 +365,7 @@ var ramRE = regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)[iI]?[bB]?$`)
 func ramInBytes(s string) (int64, error) {
 	m := ramRE.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
-		return 0, fmt.Errorf("invalid size %q", s)
+		return 0, fmt.Errorf("invalid size %q: give bytes or a number with b, k, m or g (64m)", s)
 	}
 	v, err := strconv.ParseFloat(m[1], 64)
 	if err != nil {
@@ -398,7 +398,7 @@ func parseSysctls(flags []string, nw network) (map[string]string, error) {
 		case slices.Contains(ipcSysctls, k), strings.HasPrefix(k, "fs.mqueue."):
 		case strings.HasPrefix(k, "net."):
 			if nw.Mode == NetHost {
-				return nil, fmt.Errorf("sysctl %q not allowed in host network namespace", k)
+				return nil, fmt.Errorf("sysctl %q not allowed in host network namespace: it would change the host's; drop it or leave --network host", k)
 			}
 		default:
 			return nil, flagError(kv, "sysctl", "sysctl '%s' is not allowed: only the IPC namespace's (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*) and the network namespace's (net.*) are", kv)
